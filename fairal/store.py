@@ -1,0 +1,847 @@
+"""The one module that speaks SQL: projects, items, annotators, labels,
+model versions and curve points, kept in SQLite through sqlite-utils.
+
+A :class:`Store` wraps one connection and is used from one thread; concurrent
+work means one ``Store`` per thread or process on the same file. File stores
+run in WAL mode with a 30 s busy timeout, and every write is one transaction
+opened with ``BEGIN IMMEDIATE``, so writers from several processes queue for
+the write lock instead of failing with "database is locked" halfway through.
+
+Rows come back as plain dicts, JSON columns decoded; timestamps are UTC
+ISO-8601 strings with microseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import numbers
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlite_utils import Database
+
+__all__ = [
+    "DuplicateError",
+    "ITEM_ROLES",
+    "METRIC_COLUMNS",
+    "NotFoundError",
+    "Store",
+    "StoreError",
+]
+
+logger = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "accuracy",
+    "f1",
+    "demographic_parity_difference",
+    "demographic_parity_to_overall",
+    "equalized_odds_difference",
+    "error_rate_balance",
+    "disparate_impact_ratio",
+    "true_positive_rate_difference",
+    "max_false_negative_rate",
+    "worst_group_accuracy",
+)
+ITEM_ROLES = ("seed", "pool", "test", "validation")
+LABELABLE_ROLES = ("pool", "validation")
+ANNOTATOR_ROLES = ("admin", "annotator")
+BUSY_TIMEOUT_MS = 30_000
+SCHEMA_VERSION = 1
+
+_CURVE_COLUMNS = (
+    "id",
+    "project_id",
+    "budget",
+    "trainer",
+    "strategy",
+    "model_version_id",
+    "created_at",
+    *METRIC_COLUMNS,
+)
+_MODEL_COLUMNS = "id, project_id, trainer, version, n_labels, created_at, info"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    dataset TEXT NOT NULL,
+    label_column TEXT NOT NULL,
+    sensitive TEXT NOT NULL,
+    split_seed INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    trainers TEXT NOT NULL,
+    budget INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    label_values TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    item_id INTEGER NOT NULL,
+    role TEXT NOT NULL CHECK (role IN {ITEM_ROLES}),
+    rank INTEGER,
+    score REAL,
+    PRIMARY KEY (project_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS items_role_rank ON items (project_id, role, rank);
+CREATE TABLE IF NOT EXISTS annotators (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN {ANNOTATOR_ROLES}),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS labels (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    value INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (project_id, item_id, annotator_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS labels_annotator ON labels (project_id, annotator_id);
+CREATE TABLE IF NOT EXISTS label_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    item_id INTEGER NOT NULL,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    action TEXT NOT NULL CHECK (action IN ('submit', 'edit', 'undo')),
+    old_value INTEGER,
+    new_value INTEGER,
+    undoes INTEGER REFERENCES label_history (id),
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS label_history_annotator
+    ON label_history (project_id, annotator_id, id);
+CREATE INDEX IF NOT EXISTS label_history_item ON label_history (project_id, item_id);
+CREATE INDEX IF NOT EXISTS label_history_undoes ON label_history (undoes);
+CREATE TABLE IF NOT EXISTS skips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    at TEXT NOT NULL,
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS skips_annotator ON skips (project_id, annotator_id, item_id);
+CREATE TABLE IF NOT EXISTS model_versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    trainer TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    n_labels INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    info TEXT NOT NULL,
+    state BLOB,
+    UNIQUE (project_id, trainer, version)
+);
+CREATE TABLE IF NOT EXISTS curve_points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    budget INTEGER NOT NULL,
+    trainer TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model_version_id INTEGER REFERENCES model_versions (id),
+    created_at TEXT NOT NULL,
+    {", ".join(f"{name} REAL" for name in METRIC_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS curve_points_project ON curve_points (project_id, id);
+CREATE INDEX IF NOT EXISTS curve_points_model_version ON curve_points (model_version_id);
+"""
+
+# Children first, so that no foreign key is ever left dangling.
+_PROJECT_TABLES = (
+    "curve_points",
+    "model_versions",
+    "skips",
+    "label_history",
+    "labels",
+    "items",
+)
+
+
+class StoreError(Exception):
+    "Error in the fairal store"
+
+
+class NotFoundError(StoreError):
+    "No such project, annotator, item or model version"
+
+
+class DuplicateError(StoreError):
+    "A row with this name already exists"
+
+
+def _now() -> str:
+    # timespec keeps the microseconds even when they happen to be zero
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def _optional_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number or None, got {value!r}")
+    return float(value)
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _decode_project(row: dict) -> dict:
+    for key in ("trainers", "label_values", "config"):
+        row[key] = json.loads(row[key])
+    return row
+
+
+def _decode_model(row: dict) -> dict:
+    row["info"] = json.loads(row["info"])
+    row["has_state"] = bool(row["has_state"])
+    return row
+
+
+class Store:
+    """Projects, labels, model versions and curve points in one SQLite file.
+
+    ``Store(path)`` opens the file, creating its folder and the schema when
+    they are missing; ``Store(memory=True)`` keeps everything in memory.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False):
+        if (path is None) == (not memory):
+            raise ValueError("give either a path or memory=True, not both or neither")
+        self.path: Path | None = None if memory else Path(path)
+        if self.path is None:
+            self._db = Database(memory=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = Database(self.path)
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._db.conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self.path is not None:
+            # Switching a new file to WAL can meet another process doing the
+            # same, and that lock is not always waited for: retry it.
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            while True:
+                try:
+                    self._db.enable_wal()
+                    break
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        if self._schema_version() < SCHEMA_VERSION:
+            with self._write():
+                # Checked again under the write lock: another process may
+                # have created the schema while this one waited.
+                if self._schema_version() < SCHEMA_VERSION:
+                    self._db.executescript(_SCHEMA)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    logger.debug("created the store schema in %s", self.path or ":memory:")
+
+    def _schema_version(self) -> int:
+        return self._db.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path) if self.path else 'memory=True'!r})"
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, taken with BEGIN IMMEDIATE.
+
+        sqlite-utils' ``atomic()`` opens a plain (deferred) BEGIN, which takes
+        the write lock only at the first write; if another connection writes
+        first, the upgrade fails with "database is locked" without waiting.
+        BEGIN IMMEDIATE takes the lock up front, under the busy timeout.
+        sqlite-utils calls made inside nest as savepoints.
+        """
+        conn = self._db.conn
+        if conn.in_transaction:
+            with self._db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _rows(self, sql: str, params: Iterable | dict = ()) -> list[dict]:
+        return list(self._db.query(sql, params))
+
+    def _row(self, sql: str, params: Iterable | dict = ()) -> dict | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _value(self, sql: str, params: Iterable | dict = ()) -> Any:
+        row = self._db.conn.execute(sql, tuple(params)).fetchone()
+        return None if row is None else row[0]
+
+    # ------------------------------------------------------------ projects
+
+    def create_project(
+        self,
+        *,
+        name: str,
+        dataset: str,
+        label_column: str,
+        sensitive: str,
+        split_seed: int,
+        strategy: str,
+        trainers: Iterable[str],
+        budget: int,
+        metric: str,
+        threshold: float,
+        label_values: Iterable[int] = (0, 1),
+        config: dict | None = None,
+        items: Iterable[dict] = (),
+    ) -> int:
+        """Create a project and its items in one transaction; return its id.
+
+        ``items`` are dicts ``{item_id, role, rank?, score?}``. An invalid
+        item raises ``ValueError`` and leaves no trace of the project.
+        """
+        if isinstance(trainers, str):
+            raise ValueError(f"trainers must be a list of names, got {trainers!r}")
+        trainers = [_str(t, "trainer") for t in trainers]
+        label_values = [_int(v, "label value") for v in label_values]
+        if not label_values or len(set(label_values)) != len(label_values):
+            raise ValueError(f"label_values must be distinct ints, got {label_values}")
+        if metric not in METRIC_COLUMNS:
+            raise ValueError(f"metric must be one of {list(METRIC_COLUMNS)}, got {metric!r}")
+        budget = _int(budget, "budget")
+        if budget < 0:
+            raise ValueError(f"budget must be >= 0, got {budget}")
+        threshold = _optional_float(threshold, "threshold")
+        if threshold is None:
+            raise ValueError("threshold must be a number, got None")
+        row = {
+            "name": _str(name, "name"),
+            "dataset": _str(dataset, "dataset"),
+            "label_column": _str(label_column, "label_column"),
+            "sensitive": _str(sensitive, "sensitive"),
+            "split_seed": _int(split_seed, "split_seed"),
+            "strategy": _str(strategy, "strategy"),
+            "trainers": json.dumps(trainers),
+            "budget": budget,
+            "metric": metric,
+            "threshold": threshold,
+            "label_values": json.dumps(label_values),
+            "config": json.dumps(config or {}),
+            "created_at": _now(),
+        }
+        with self._write():
+            if self._value("SELECT 1 FROM projects WHERE name = ?", [name]):
+                raise DuplicateError(f"a project named {name!r} already exists")
+            project_id = self._db["projects"].insert(row).last_pk
+            self._db["items"].insert_all(_item_rows(project_id, items), batch_size=1000)
+        return project_id
+
+    def project(self, project_id: int) -> dict:
+        row = self._row("SELECT * FROM projects WHERE id = ?", [project_id])
+        if row is None:
+            raise NotFoundError(f"project {project_id} does not exist")
+        return _decode_project(row)
+
+    def project_by_name(self, name: str) -> dict | None:
+        row = self._row("SELECT * FROM projects WHERE name = ?", [name])
+        return None if row is None else _decode_project(row)
+
+    def projects(self) -> list[dict]:
+        return [_decode_project(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
+
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project with its items, labels, history, skips, models and curves."""
+        with self._write():
+            self._require_project(project_id)
+            for table in _PROJECT_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
+            self._db.execute("DELETE FROM projects WHERE id = ?", [project_id])
+
+    def _require_project(self, project_id: int) -> None:
+        if not self._value("SELECT 1 FROM projects WHERE id = ?", [project_id]):
+            raise NotFoundError(f"project {project_id} does not exist")
+
+    # --------------------------------------------------------------- items
+
+    def items(self, project_id: int, *, role: str | None = None) -> list[dict]:
+        """Items as ``{item_id, role, rank, score}``, ordered by item_id."""
+        self._require_project(project_id)
+        sql = "SELECT item_id, role, rank, score FROM items WHERE project_id = ?"
+        params: list = [project_id]
+        if role is not None:
+            sql += " AND role = ?"
+            params.append(_check_role(role))
+        return self._rows(sql + " ORDER BY item_id", params)
+
+    def item_ids(self, project_id: int, role: str) -> list[int]:
+        self._require_project(project_id)
+        cursor = self._db.conn.execute(
+            "SELECT item_id FROM items WHERE project_id = ? AND role = ? ORDER BY item_id",
+            (project_id, _check_role(role)),
+        )
+        return [r[0] for r in cursor]
+
+    def set_ranking(self, project_id: int, ranking: Iterable[tuple[int, int, float | None]]) -> None:
+        """Set ``(item_id, rank, score)`` for the items given; the others keep theirs.
+
+        Raises NotFoundError, and changes nothing, when an item is not in the project.
+        """
+        params = [
+            (
+                None if rank is None else _int(rank, "rank"),
+                _optional_float(score, "score"),
+                project_id,
+                _int(item_id, "item_id"),
+            )
+            for item_id, rank, score in ranking
+        ]
+        with self._write():
+            self._require_project(project_id)
+            cursor = self._db.conn.executemany(
+                "UPDATE items SET rank = ?, score = ? WHERE project_id = ? AND item_id = ?",
+                params,
+            )
+            if cursor.rowcount != len(params):
+                given = {p[3] for p in params}
+                known = set(self.item_ids(project_id, "pool"))
+                missing = sorted(
+                    i for i in given - known
+                    if not self._value(
+                        "SELECT 1 FROM items WHERE project_id = ? AND item_id = ?",
+                        [project_id, i],
+                    )
+                )
+                if missing:
+                    raise NotFoundError(
+                        f"items {missing[:10]}{' …' if len(missing) > 10 else ''} "
+                        f"are not in project {project_id}"
+                    )
+
+    def next_items(self, project_id: int, annotator_id: int, *, limit: int = 1) -> list[dict]:
+        """Pool items nobody has labeled yet, best first for this annotator.
+
+        Items the annotator skipped come after the others (oldest skip first);
+        then by rank, unranked last; then by item_id.
+        """
+        limit = _int(limit, "limit")
+        self._require_project(project_id)
+        self._require_annotator(annotator_id)
+        return self._rows(
+            """
+            SELECT i.item_id, i.role, i.rank, i.score
+            FROM items AS i
+            LEFT JOIN (
+                SELECT item_id, MAX(id) AS last_skip FROM skips
+                WHERE project_id = :p AND annotator_id = :a GROUP BY item_id
+            ) AS s ON s.item_id = i.item_id
+            WHERE i.project_id = :p AND i.role = 'pool'
+              AND NOT EXISTS (
+                SELECT 1 FROM labels AS l
+                WHERE l.project_id = i.project_id AND l.item_id = i.item_id
+              )
+            ORDER BY s.last_skip IS NOT NULL, s.last_skip,
+                     i.rank IS NULL, i.rank, i.item_id
+            LIMIT :limit
+            """,
+            {"p": project_id, "a": annotator_id, "limit": limit},
+        )
+
+    def _require_item(self, project_id: int, item_id: int) -> str:
+        role = self._value(
+            "SELECT role FROM items WHERE project_id = ? AND item_id = ?", [project_id, item_id]
+        )
+        if role is None:
+            self._require_project(project_id)
+            raise NotFoundError(f"item {item_id} is not in project {project_id}")
+        return role
+
+    # ---------------------------------------------------------- annotators
+
+    def add_annotator(self, name: str, *, role: str = "annotator") -> int:
+        row = _annotator_row(name, role)
+        with self._write():
+            if self._value("SELECT 1 FROM annotators WHERE name = ?", [name]):
+                raise DuplicateError(f"an annotator named {name!r} already exists")
+            return self._db["annotators"].insert(row).last_pk
+
+    def get_or_create_annotator(self, name: str, *, role: str = "annotator") -> int:
+        """The id of the annotator with this name, created with ``role`` if new."""
+        row = _annotator_row(name, role)
+        with self._write():
+            existing = self._value("SELECT id FROM annotators WHERE name = ?", [name])
+            if existing is not None:
+                return existing
+            return self._db["annotators"].insert(row).last_pk
+
+    def annotator(self, annotator_id: int) -> dict:
+        row = self._row("SELECT * FROM annotators WHERE id = ?", [annotator_id])
+        if row is None:
+            raise NotFoundError(f"annotator {annotator_id} does not exist")
+        return row
+
+    def _require_annotator(self, annotator_id: int) -> None:
+        if not self._value("SELECT 1 FROM annotators WHERE id = ?", [annotator_id]):
+            raise NotFoundError(f"annotator {annotator_id} does not exist")
+
+    # -------------------------------------------------------------- labels
+
+    def submit_label(self, project_id: int, item_id: int, annotator_id: int, value: int) -> dict:
+        """Record this annotator's label for an item, or change it; return the label row.
+
+        Only 'pool' and 'validation' items take labels, and only the project's
+        label values. Re-submitting the current value changes nothing.
+        """
+        with self._write():
+            allowed = self.project(project_id)["label_values"]
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
+                int(value) not in allowed
+            ):
+                raise ValueError(f"label value must be one of {allowed}, got {value!r}")
+            value = int(value)
+            role = self._require_item(project_id, item_id)
+            if role not in LABELABLE_ROLES:
+                raise ValueError(
+                    f"item {item_id} has role {role!r}; only 'pool' and 'validation' "
+                    "items can be labeled"
+                )
+            self._require_annotator(annotator_id)
+            key = {"p": project_id, "i": item_id, "a": annotator_id}
+            current = self._current_label(key)
+            if current is not None and current["value"] == value:
+                return current
+            now = _now()
+            seq = self._history(
+                key,
+                "edit" if current else "submit",
+                None if current is None else current["value"],
+                value,
+                now,
+            )
+            self._db.execute(
+                """
+                INSERT INTO labels
+                    (project_id, item_id, annotator_id, value, created_at, updated_at, seq)
+                VALUES (:p, :i, :a, :value, :now, :now, :seq)
+                ON CONFLICT (project_id, item_id, annotator_id)
+                DO UPDATE SET value = :value, updated_at = :now, seq = :seq
+                """,
+                {**key, "value": value, "now": now, "seq": seq},
+            )
+            return self._current_label(key)
+
+    def undo_last_label(self, project_id: int, annotator_id: int) -> dict | None:
+        """Revert this annotator's latest label action not yet undone.
+
+        Undoing a first submit deletes the label; undoing an edit restores the
+        old value. Returns ``{"item_id", "value"}`` (``value`` is None when the
+        label is gone), or None when there is nothing to undo.
+        """
+        with self._write():
+            self._require_project(project_id)
+            last = self._row(
+                """
+                SELECT * FROM label_history AS h
+                WHERE project_id = ? AND annotator_id = ?
+                  AND action IN ('submit', 'edit')
+                  AND NOT EXISTS (SELECT 1 FROM label_history AS u WHERE u.undoes = h.id)
+                ORDER BY id DESC LIMIT 1
+                """,
+                [project_id, annotator_id],
+            )
+            if last is None:
+                return None
+            key = {"p": project_id, "i": last["item_id"], "a": annotator_id}
+            current = self._current_label(key)
+            if current is None or current["value"] != last["new_value"]:
+                raise StoreError(
+                    f"label history of item {last['item_id']} is out of step with its label"
+                )
+            restored = last["old_value"]
+            now = _now()
+            seq = self._history(key, "undo", current["value"], restored, now, undoes=last["id"])
+            if restored is None:
+                self._db.execute(
+                    "DELETE FROM labels WHERE project_id = :p AND item_id = :i "
+                    "AND annotator_id = :a",
+                    key,
+                )
+            else:
+                self._db.execute(
+                    "UPDATE labels SET value = :value, updated_at = :now, seq = :seq "
+                    "WHERE project_id = :p AND item_id = :i AND annotator_id = :a",
+                    {**key, "value": restored, "now": now, "seq": seq},
+                )
+            return {"item_id": last["item_id"], "value": restored}
+
+    def _current_label(self, key: dict) -> dict | None:
+        return self._row(
+            "SELECT * FROM labels WHERE project_id = :p AND item_id = :i AND annotator_id = :a",
+            key,
+        )
+
+    def _history(
+        self,
+        key: dict,
+        action: str,
+        old_value: int | None,
+        new_value: int | None,
+        at: str,
+        *,
+        undoes: int | None = None,
+    ) -> int:
+        cursor = self._db.execute(
+            """
+            INSERT INTO label_history
+                (project_id, item_id, annotator_id, action, old_value, new_value, undoes, at)
+            VALUES (:p, :i, :a, :action, :old, :new, :undoes, :at)
+            """,
+            {**key, "action": action, "old": old_value, "new": new_value, "undoes": undoes,
+             "at": at},
+        )
+        return cursor.lastrowid
+
+    def record_skip(self, project_id: int, item_id: int, annotator_id: int) -> None:
+        with self._write():
+            self._require_item(project_id, item_id)
+            self._require_annotator(annotator_id)
+            self._db.execute(
+                "INSERT INTO skips (project_id, item_id, annotator_id, at) VALUES (?, ?, ?, ?)",
+                [project_id, item_id, annotator_id, _now()],
+            )
+
+    def labels(self, project_id: int) -> list[dict]:
+        """Current labels, oldest change first."""
+        self._require_project(project_id)
+        return self._rows("SELECT * FROM labels WHERE project_id = ? ORDER BY seq", [project_id])
+
+    def label_history(self, project_id: int, *, item_id: int | None = None) -> list[dict]:
+        self._require_project(project_id)
+        sql = "SELECT * FROM label_history WHERE project_id = ?"
+        params: list = [project_id]
+        if item_id is not None:
+            sql += " AND item_id = ?"
+            params.append(item_id)
+        return self._rows(sql + " ORDER BY id", params)
+
+    def label_count(
+        self, project_id: int, *, annotator_id: int | None = None, role: str | None = None
+    ) -> int:
+        """Number of distinct items labeled (by ``annotator_id``; of ``role``)."""
+        self._require_project(project_id)
+        sql = (
+            "SELECT COUNT(DISTINCT l.item_id) FROM labels AS l JOIN items AS i "
+            "ON i.project_id = l.project_id AND i.item_id = l.item_id WHERE l.project_id = ?"
+        )
+        params: list = [project_id]
+        if annotator_id is not None:
+            sql += " AND l.annotator_id = ?"
+            params.append(annotator_id)
+        if role is not None:
+            sql += " AND i.role = ?"
+            params.append(_check_role(role))
+        return self._value(sql, params)
+
+    def labeled_items(self, project_id: int, *, role: str | None = None) -> dict[int, int]:
+        """``{item_id: value}``: the majority label of each item, ties going
+        to the value given most recently."""
+        self._require_project(project_id)
+        sql = (
+            "SELECT l.item_id, l.value, l.seq FROM labels AS l JOIN items AS i "
+            "ON i.project_id = l.project_id AND i.item_id = l.item_id WHERE l.project_id = ?"
+        )
+        params: list = [project_id]
+        if role is not None:
+            sql += " AND i.role = ?"
+            params.append(_check_role(role))
+        votes: dict[int, dict[int, tuple[int, int]]] = {}
+        for item_id, value, seq in self._db.conn.execute(sql, params):
+            count, last = votes.setdefault(item_id, {}).get(value, (0, 0))
+            votes[item_id][value] = (count + 1, max(last, seq))
+        return {
+            item_id: max(tally, key=tally.__getitem__)
+            for item_id, tally in sorted(votes.items())
+        }
+
+    # ---------------------------------------------------- models and curves
+
+    def record_evaluation(
+        self,
+        project_id: int,
+        *,
+        trainer: str,
+        strategy: str,
+        budget: int,
+        metrics: dict[str, float | None],
+        n_labels: int,
+        state: bytes | None = None,
+        info: dict | None = None,
+    ) -> dict:
+        """Store a trained model version and its curve point in one transaction.
+
+        ``metrics`` keys are names from ``METRIC_COLUMNS``; missing ones are stored
+        as NULL. Returns ``{"model_version_id", "version", "curve_point_id"}``.
+        """
+        unknown = sorted(set(metrics) - set(METRIC_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; known: {list(METRIC_COLUMNS)}")
+        values = {k: _optional_float(v, f"metric {k}") for k, v in metrics.items()}
+        if state is not None and not isinstance(state, (bytes, bytearray, memoryview)):
+            raise ValueError(f"state must be bytes or None, got {type(state).__name__}")
+        trainer = _str(trainer, "trainer")
+        strategy = _str(strategy, "strategy")
+        budget = _int(budget, "budget")
+        n_labels = _int(n_labels, "n_labels")
+        info_json = json.dumps(info or {})
+        now = _now()
+        with self._write():
+            self._require_project(project_id)
+            version = 1 + self._value(
+                "SELECT COALESCE(MAX(version), 0) FROM model_versions "
+                "WHERE project_id = ? AND trainer = ?",
+                [project_id, trainer],
+            )
+            model_version_id = self._db["model_versions"].insert(
+                {
+                    "project_id": project_id,
+                    "trainer": trainer,
+                    "version": version,
+                    "n_labels": n_labels,
+                    "created_at": now,
+                    "info": info_json,
+                    "state": None if state is None else bytes(state),
+                }
+            ).last_pk
+            curve_point_id = self._db["curve_points"].insert(
+                {
+                    "project_id": project_id,
+                    "budget": budget,
+                    "trainer": trainer,
+                    "strategy": strategy,
+                    "model_version_id": model_version_id,
+                    "created_at": now,
+                    **values,
+                }
+            ).last_pk
+        return {
+            "model_version_id": model_version_id,
+            "version": version,
+            "curve_point_id": curve_point_id,
+        }
+
+    def model_versions(self, project_id: int, *, trainer: str | None = None) -> list[dict]:
+        """Model versions without their state; ``has_state`` says whether one is stored."""
+        self._require_project(project_id)
+        sql = (
+            f"SELECT {_MODEL_COLUMNS}, state IS NOT NULL AS has_state "
+            "FROM model_versions WHERE project_id = ?"
+        )
+        params: list = [project_id]
+        if trainer is not None:
+            sql += " AND trainer = ?"
+            params.append(trainer)
+        return [_decode_model(r) for r in self._rows(sql + " ORDER BY id", params)]
+
+    def model_state(self, model_version_id: int) -> bytes | None:
+        row = self._db.conn.execute(
+            "SELECT state FROM model_versions WHERE id = ?", (model_version_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"model version {model_version_id} does not exist")
+        return row[0]
+
+    def latest_model_version(self, project_id: int, trainer: str) -> dict | None:
+        self._require_project(project_id)
+        row = self._row(
+            f"SELECT {_MODEL_COLUMNS}, state IS NOT NULL AS has_state FROM model_versions "
+            "WHERE project_id = ? AND trainer = ? ORDER BY version DESC LIMIT 1",
+            [project_id, trainer],
+        )
+        return None if row is None else _decode_model(row)
+
+    def curve_points(self, project_id: int) -> list[dict]:
+        self._require_project(project_id)
+        return self._rows(
+            f"SELECT {', '.join(_CURVE_COLUMNS)} FROM curve_points "
+            "WHERE project_id = ? ORDER BY id",
+            [project_id],
+        )
+
+    def curve_frame(self, project_id: int) -> pd.DataFrame:
+        """``curve_points`` as a DataFrame; it has the columns even when empty."""
+        frame = pd.DataFrame(self.curve_points(project_id), columns=list(_CURVE_COLUMNS))
+        return frame.astype({name: "float64" for name in METRIC_COLUMNS})
+
+
+def _check_role(role: str) -> str:
+    if role not in ITEM_ROLES:
+        raise ValueError(f"role must be one of {list(ITEM_ROLES)}, got {role!r}")
+    return role
+
+
+def _annotator_row(name: str, role: str) -> dict:
+    if role not in ANNOTATOR_ROLES:
+        raise ValueError(f"role must be one of {list(ANNOTATOR_ROLES)}, got {role!r}")
+    return {"name": _str(name, "name"), "role": role, "created_at": _now()}
+
+
+def _item_rows(project_id: int, items: Iterable[dict]) -> Iterator[tuple]:
+    """Rows for ``insert_all`` (column names first), validated one by one so
+    that a bad item fails the transaction it is inserted in."""
+    yield ("project_id", "item_id", "role", "rank", "score")
+    seen: set[int] = set()
+    for item in items:
+        item_id = _int(item.get("item_id"), "item_id")
+        if item_id in seen:
+            raise ValueError(f"item_id {item_id} appears twice in items")
+        seen.add(item_id)
+        rank = item.get("rank")
+        yield (
+            project_id,
+            item_id,
+            _check_role(item.get("role")),
+            None if rank is None else _int(rank, "rank"),
+            _optional_float(item.get("score"), "score"),
+        )

@@ -1,0 +1,52 @@
+"""The protocol every trainer follows, and the input handling they share."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from fairal.models import FittedModel
+
+__all__ = ["Trainer", "as_arrays"]
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """Anything with ``fit(data, *, sample_weight=None, validation=None) -> FittedModel``.
+
+    ``data`` and ``validation`` are a :class:`fairal.datasets.Dataset` or an
+    ``(X, y)`` / ``(X, y, group)`` tuple. Trainers that use a clean validation
+    or exemplar set (FR-Train, FORML) read it from ``validation``; ERM may use it
+    for early stopping only.
+    """
+
+    name: str
+
+    def fit(self, data: Any, *, sample_weight=None, validation=None) -> FittedModel: ...
+
+
+def as_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(X float32, y int64, group or None)`` from a Dataset or a tuple, validated."""
+    if hasattr(data, "X") and hasattr(data, "y"):
+        X, y, group = data.X, data.y, getattr(data, "group", None)
+    elif isinstance(data, tuple) and len(data) in (2, 3):
+        X, y = data[0], data[1]
+        group = data[2] if len(data) == 3 else None
+    else:
+        raise TypeError(
+            f"data must be a Dataset or an (X, y) or (X, y, group) tuple, got {type(data).__name__}"
+        )
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (rows, features), got shape {X.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same number of rows, got {len(X)} and {len(y)}")
+    if len(X) == 0:
+        raise ValueError("cannot train on 0 examples")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    if y.dtype.kind not in "iub" or (y < 0).any():
+        raise ValueError(f"y must hold class indices 0, 1, ..., got dtype {y.dtype}")
+    return X, y.astype(np.int64), None if group is None else np.asarray(group)

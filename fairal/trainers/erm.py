@@ -1,0 +1,139 @@
+"""Empirical risk minimisation: the plain (fairness-unaware) trainer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fairal.device import default_device
+from fairal.models import FittedModel, make_model, seeded
+from fairal.trainers._base import as_arrays
+
+__all__ = ["ERMTrainer", "classification_loss"]
+
+logger = logging.getLogger(__name__)
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-example cross-entropy: BCE on one logit for binary, softmax CE otherwise."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float(), reduction="none")
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+class ERMTrainer:
+    """Minimise the (optionally weighted) mean cross-entropy.
+
+    ``model="logistic"`` solves L2-regularised logistic regression to
+    convergence with full-batch L-BFGS; the objective is scikit-learn's
+    ``0.5·||w||² + C·Σ w_i·loss_i`` divided by ``C·n`` (same minimiser), so
+    ``C=1.0`` matches ``sklearn.linear_model.LogisticRegression()``.
+    ``model="mlp"`` trains with Adam on minibatches for ``epochs`` epochs
+    (weight decay ``1/(C·n)``); with a ``validation`` set it keeps the
+    epoch with the lowest validation loss.
+
+    Parameters are stored as given (scikit-learn style); ``random_state``
+    seeds initialisation and shuffling, so CPU runs are reproducible.
+    """
+
+    name = "erm"
+
+    def __init__(
+        self,
+        model: Literal["logistic", "mlp"] = "logistic",
+        *,
+        hidden: Sequence[int] = (64,),
+        C: float = 1.0,
+        max_iter: int = 100,
+        epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        device: str | torch.device | None = None,
+        random_state: int | None = 0,
+    ):
+        self.model = model
+        self.hidden = hidden
+        self.C = C
+        self.max_iter = max_iter
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, data, *, sample_weight=None, validation=None) -> FittedModel:
+        X, y, _ = as_arrays(data)
+        if self.C <= 0:
+            raise ValueError(f"C must be positive, got {self.C}")
+        n_classes = max(2, int(y.max()) + 1)
+        device = torch.device(self.device) if self.device is not None else default_device()
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float32)
+            if weight.shape != (len(X),):
+                raise ValueError(f"sample_weight must have shape ({len(X)},), got {weight.shape}")
+            if (weight < 0).any() or not np.isfinite(weight).all():
+                raise ValueError("sample_weight must be finite and non-negative")
+            weight = torch.as_tensor(weight, device=device)
+        architecture = {"kind": self.model, "n_features": X.shape[1], "n_classes": n_classes,
+                        "hidden": list(self.hidden) if self.model == "mlp" else []}
+        with seeded(self.random_state):
+            module = make_model(self.model, X.shape[1], n_classes=n_classes, hidden=self.hidden).to(device)
+        Xt = torch.as_tensor(X, device=device)
+        yt = torch.as_tensor(y, device=device)
+        l2 = 1.0 / (self.C * len(X))
+        if self.model == "logistic":
+            self._fit_lbfgs(module, Xt, yt, weight, l2)
+        else:
+            self._fit_adam(module, Xt, yt, weight, l2, validation)
+        return FittedModel(module, architecture=architecture)
+
+    def _fit_lbfgs(self, module, X, y, weight, l2) -> None:
+        optimizer = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=self.max_iter,
+                                      tolerance_grad=1e-6, tolerance_change=1e-9,
+                                      history_size=20, line_search_fn="strong_wolfe")
+        linear = module.linear
+
+        def closure():
+            optimizer.zero_grad()
+            losses = classification_loss(module(X), y)
+            loss = (losses * weight).mean() if weight is not None else losses.mean()
+            loss = loss + 0.5 * l2 * linear.weight.pow(2).sum()  # bias not penalised, as in sklearn
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+
+    def _fit_adam(self, module, X, y, weight, l2, validation) -> None:
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=l2)
+        generator = torch.Generator().manual_seed(self.random_state or 0)
+        val = None
+        if validation is not None:
+            Xv, yv, _ = as_arrays(validation)
+            val = (torch.as_tensor(Xv, device=X.device), torch.as_tensor(yv, device=X.device))
+        best_loss, best_state = float("inf"), None
+        for epoch in range(self.epochs):
+            module.train()
+            order = torch.randperm(len(X), generator=generator).to(X.device)
+            for start in range(0, len(X), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                losses = classification_loss(module(X[batch]), y[batch])
+                loss = (losses * weight[batch]).mean() if weight is not None else losses.mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            if val is not None:
+                module.eval()
+                with torch.no_grad():
+                    val_loss = classification_loss(module(val[0]), val[1]).mean().item()
+                logger.debug("epoch %d validation loss %.4f", epoch, val_loss)
+                if val_loss < best_loss:
+                    best_loss = val_loss
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if best_state is not None:
+            module.load_state_dict(best_state)
