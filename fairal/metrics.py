@@ -14,21 +14,27 @@ Two families live here:
 Notation: ``SR_a = P(y_hat=1 | A=a)`` is the selection rate of group ``a``;
 ``r_{a,y} = P(y_hat=1 | A=a, Y=y)`` (``r_{a,1}`` = TPR, ``r_{a,0}`` = FPR).
 
-=================================  ===========================================  ============================
-name                               definition                                   fairlearn 0.15
-=================================  ===========================================  ============================
-demographic_parity_difference      max_a SR_a - min_a SR_a                      same function
-demographic_parity_to_overall      max_a |SR_a - SR|  (PANDA Table 1 Δ^DP)      ``method="to_overall"``
-disparate_impact_ratio             min_a SR_a / max_a SR_a                      ``demographic_parity_ratio``
-equalized_odds_difference          max_y (max_a r_{a,y} - min_a r_{a,y})        same function
-  ``method="to_overall"``          max_{a,y} |r_{a,y} - r_y| (PANDA Δ^EO)       same, ``method="to_overall"``
-error_rate_balance                 max_{a,a',y} |r_{a,y} - r_{a',y}| (PANDA     equals
-                                   Δ^EB); identical to the line above's          ``equalized_odds_difference``
-                                   between-groups value                          (``agg="worst_case"``)
-true_positive_rate_difference      max_a TPR_a - min_a TPR_a   (FORML TPRD)     same function
-max_false_negative_rate            max_a FNR_a                 (FORML maxFNR)   ``MetricFrame.group_max()``
-worst_group_accuracy               min_a accuracy_a                             ``accuracy_score_group_min``
-=================================  ===========================================  ============================
+Definitions (``METRICS`` name: definition — fairlearn 0.15 equivalent):
+
+* ``demographic_parity_difference``: max_a SR_a - min_a SR_a
+  — ``demographic_parity_difference``.
+* ``demographic_parity_to_overall``: max_a |SR_a - SR| (PANDA Table 1 Δ^DP)
+  — ``demographic_parity_difference(method="to_overall")``.
+* ``disparate_impact_ratio``: min_a SR_a / max_a SR_a
+  — ``demographic_parity_ratio`` (except when all SR_a = 0, below).
+* ``equalized_odds_difference``: max_y (max_a r_{a,y} - min_a r_{a,y})
+  — ``equalized_odds_difference``. With ``method="to_overall"``:
+  max_{a,y} |r_{a,y} - r_y| (PANDA Δ^EO), fairlearn's ``method="to_overall"``.
+* ``error_rate_balance``: max_{a,a',y} |r_{a,y} - r_{a',y}| (PANDA Δ^EB). This
+  *is* max_y (max_a - min_a), so it always equals the line above and
+  fairlearn's ``equalized_odds_difference(agg="worst_case")``.
+* ``true_positive_rate_difference``: max_a TPR_a - min_a TPR_a (FORML's TPRD)
+  — ``true_positive_rate_difference``.
+* ``max_false_negative_rate``: max_a FNR_a (FORML's maxFNR)
+  — ``MetricFrame(metrics=false_negative_rate, ...).group_max()``.
+* ``worst_group_accuracy``: min_a accuracy_a — ``accuracy_score_group_min``.
+* ``accuracy``, ``f1``: overall, positive class 1 — sklearn's
+  ``accuracy_score``, ``f1_score(zero_division=0)``.
 
 Conventions (documented deviations are marked *differs*):
 
@@ -44,7 +50,8 @@ Conventions (documented deviations are marked *differs*):
   nan (*differs*).
 * **Zero-weight groups.** With ``sample_weight``, a group whose weights sum to
   0 is dropped, as if it were absent.
-* **One group.** Allowed; every disparity is 0, the ratio is 1.
+* **One group.** Allowed; every difference is 0 and the ratio 1
+  (``max_false_negative_rate`` is a level, not a difference: it stays the FNR).
 """
 
 from __future__ import annotations
@@ -212,7 +219,10 @@ def _prepare(y_true, y_pred, sensitive_features, sample_weight, *, need_y_true: 
         y_true_arr = _check_binary(y_true_arr, "y_true")
     if w is not None:
         if not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative, got negative or non-finite values")
+            raise ValueError(
+                "sample_weight must be finite and non-negative, "
+                "got negative or non-finite values"
+            )
         if w.sum() <= 0:
             raise ValueError("sample_weight must have a positive sum, got 0")
     if codes is None:
@@ -581,8 +591,9 @@ def _weighted_cell_means(probs, cells, n_cells, weights):
     import torch
 
     w = torch.ones_like(probs) if weights is None else weights.to(probs.dtype)
-    num = torch.zeros(n_cells, dtype=probs.dtype, device=probs.device).index_add(0, cells, w * probs)
-    den = torch.zeros(n_cells, dtype=probs.dtype, device=probs.device).index_add(0, cells, w)
+    zeros = torch.zeros(n_cells, dtype=probs.dtype, device=probs.device)
+    num = zeros.index_add(0, cells, w * probs)
+    den = zeros.index_add(0, cells, w)
     valid = den > 0
     means = num / torch.where(valid, den, torch.ones_like(den))
     return means, valid, num, den

@@ -299,7 +299,7 @@ class Store:
             with self._db.atomic():
                 yield
             return
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN")
         try:
             yield
             conn.execute("COMMIT")
@@ -315,8 +315,8 @@ class Store:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
-    def _value(self, sql: str, params: Iterable | dict = ()) -> Any:
-        row = self._db.conn.execute(sql, tuple(params)).fetchone()
+    def _value(self, sql: str, params: list | dict = ()) -> Any:
+        row = self._db.conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     # ------------------------------------------------------------ projects
@@ -444,21 +444,15 @@ class Store:
                 "UPDATE items SET rank = ?, score = ? WHERE project_id = ? AND item_id = ?",
                 params,
             )
-            if cursor.rowcount != len(params):
-                given = {p[3] for p in params}
-                known = set(self.item_ids(project_id, "pool"))
-                missing = sorted(
-                    i for i in given - known
-                    if not self._value(
-                        "SELECT 1 FROM items WHERE project_id = ? AND item_id = ?",
-                        [project_id, i],
+            if cursor.rowcount != len(params):  # some item_id matched no row
+                known = {
+                    r[0]
+                    for r in self._db.conn.execute(
+                        "SELECT item_id FROM items WHERE project_id = ?", (project_id,)
                     )
-                )
-                if missing:
-                    raise NotFoundError(
-                        f"items {missing[:10]}{' …' if len(missing) > 10 else ''} "
-                        f"are not in project {project_id}"
-                    )
+                }
+                missing = sorted({p[3] for p in params} - known)
+                raise NotFoundError(f"items {missing[:10]} are not in project {project_id}")
 
     def next_items(self, project_id: int, annotator_id: int, *, limit: int = 1) -> list[dict]:
         """Pool items nobody has labeled yet, best first for this annotator.
@@ -510,7 +504,10 @@ class Store:
     def get_or_create_annotator(self, name: str, *, role: str = "annotator") -> int:
         """The id of the annotator with this name, created with ``role`` if new."""
         row = _annotator_row(name, role)
-        with self._write():
+        existing = self._value("SELECT id FROM annotators WHERE name = ?", [name])
+        if existing is not None:
+            return existing
+        with self._write():  # looked up again: another process may have added it
             existing = self._value("SELECT id FROM annotators WHERE name = ?", [name])
             if existing is not None:
                 return existing
@@ -581,6 +578,7 @@ class Store:
         """
         with self._write():
             self._require_project(project_id)
+            self._require_annotator(annotator_id)
             last = self._row(
                 """
                 SELECT * FROM label_history AS h

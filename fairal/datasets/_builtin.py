@@ -141,6 +141,9 @@ def _adult_frame() -> pd.DataFrame:
     frame = pd.concat([train, test])
     frame.index.name = "id"
     frame["income"] = frame["income"].str.rstrip(".")  # test labels read ">50K."
+    labels = set(frame["income"].dropna())
+    if labels != {"<=50K", ">50K"}:
+        raise DatasetError(f"adult income labels must be '<=50K' and '>50K', got {sorted(labels)}")
     dropped = int(frame.isna().any(axis=1).sum())
     frame = frame.dropna()
     logger.debug("adult: dropped %d rows with '?', kept %d", dropped, len(frame))

@@ -57,8 +57,8 @@ class Dataset:
 
     Notes
     -----
-    The arrays are made read-only so that a cached data set cannot be
-    corrupted by a caller; copy them (``ds.X.copy()``) to modify.
+    The arrays are stored as read-only views so that a cached data set
+    cannot be corrupted by a caller; copy them (``ds.X.copy()``) to modify.
     """
 
     name: str
@@ -97,6 +97,8 @@ class Dataset:
             raise DatasetError("ids must be unique")
         if self.label_name in self.display.columns:
             raise DatasetError(f"display must not contain the label column {self.label_name!r}")
+        # Read-only views: the caller's own arrays keep their flags.
+        X, y, group, ids = (arr.view() for arr in (X, y, group, ids))
         for arr in (X, y, group, ids):
             arr.setflags(write=False)
         set_ = object.__setattr__

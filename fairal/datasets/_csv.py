@@ -1,0 +1,287 @@
+"""Loading a user's CSV file (a path or an upload) into a validated Dataset."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from ._dataset import Dataset, DatasetError
+from ._encode import encode_features
+
+__all__ = ["load_csv", "MAX_CATEGORIES"]
+
+logger = logging.getLogger(__name__)
+
+#: A non-numeric feature column with more distinct values than this (names,
+#: free text, ...) is shown in ``display`` but left out of ``X``.
+MAX_CATEGORIES = 100
+
+
+def _read_text(source: str | os.PathLike | IO[Any]) -> tuple[str, str]:
+    """The file's text and a default data set name."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DatasetError(f"CSV file {path} not found")
+        content: bytes | str = path.read_bytes()
+        name = path.stem
+    elif hasattr(source, "read"):
+        content = source.read()
+        name = Path(str(getattr(source, "name", "") or "uploaded")).stem or "uploaded"
+    else:
+        raise DatasetError(
+            f"source must be a path or a file-like object, got {type(source).__name__}"
+        )
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise DatasetError(
+                f"file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at position "
+                f"{err.start}); save it as CSV UTF-8 and upload it again"
+            ) from None
+    return content.removeprefix("\ufeff"), name
+
+
+def _parse(text: str) -> pd.DataFrame:
+    if not text.strip():
+        raise DatasetError("file is empty: expected a header line and at least one row")
+    try:
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DatasetError("file is empty: expected a header line and at least one row") from None
+    except pd.errors.ParserError as err:
+        raise DatasetError(f"file is not a well-formed CSV: {err}") from None
+    if len(frame) == 0:
+        raise DatasetError("file has a header but no rows")
+    return frame
+
+
+def _require_column(frame: pd.DataFrame, column: object, role: str) -> None:
+    if column not in frame.columns:
+        available = ", ".join(repr(c) for c in frame.columns)
+        raise DatasetError(f"{role} column {column!r} not found; available columns: {available}")
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as str; floats that are whole numbers lose the ``.0`` (``1.0`` → ``"1"``)."""
+    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.dropna(), 1) == 0):
+        values = values.astype("Int64")
+    return values.astype(str)
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _ids(frame: pd.DataFrame, id_column: str | None) -> np.ndarray:
+    if id_column is None:
+        return np.arange(len(frame), dtype=np.int64)
+    values = frame[id_column]
+    if values.isna().any():
+        raise DatasetError(
+            f"id column {id_column!r} has {int(values.isna().sum())} missing values; every row needs an id"
+        )
+    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+        example = values.iloc[0]
+        example = example.item() if isinstance(example, np.generic) else example
+        raise DatasetError(
+            f"id column {id_column!r} must hold integers, got {values.dtype} values such as {example!r}"
+        )
+    duplicated = values[values.duplicated()]
+    if len(duplicated):
+        raise DatasetError(
+            f"id column {id_column!r} has duplicate ids, e.g. {int(duplicated.iloc[0])} "
+            f"({len(duplicated)} duplicate rows)"
+        )
+    return values.to_numpy(dtype=np.int64)
+
+
+def _binary_labels(
+    values: pd.Series, label: str, positive: object | None
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """y (1 = positive) and the class names, following :func:`load_csv`'s rules."""
+    text = _as_text(values)
+    pairs = pd.DataFrame({"raw": values.to_numpy(), "text": text.to_numpy()})
+    names = pairs.drop_duplicates("raw").sort_values("raw")["text"].tolist()  # sorted by value
+    if len(names) < 2:
+        raise DatasetError(
+            f"label column {label!r} has only one value ({names[0]!r}); it needs two classes"
+        )
+    if positive is None:
+        if len(names) > 2:
+            shown = ", ".join(repr(v) for v in names[:10])
+            raise DatasetError(
+                f"label column {label!r} has {len(names)} values ({shown}"
+                f"{', ...' if len(names) > 10 else ''}), not two; pass positive=<value> to "
+                "treat one value as the positive class and all others as negative"
+            )
+        negative_name, positive_name = names
+    else:
+        whole = isinstance(positive, float) and positive.is_integer()
+        positive_name = str(int(positive)) if whole else str(positive)
+        if positive_name not in names:
+            raise DatasetError(
+                f"positive={positive!r} is not a value of label column {label!r}; "
+                f"its values are {', '.join(repr(v) for v in names[:10])}"
+            )
+        others = [v for v in names if v != positive_name]
+        negative_name = others[0] if len(others) == 1 else f"not {positive_name}"
+    y = (text == positive_name).to_numpy(dtype=np.int64)
+    return y, (negative_name, positive_name)
+
+
+def load_csv(
+    source: str | os.PathLike | IO[Any],
+    *,
+    label: str,
+    sensitive: str,
+    display_columns: Sequence[str] | None = None,
+    positive: object | None = None,
+    id_column: str | None = None,
+    include_sensitive: bool = False,
+    name: str | None = None,
+) -> Dataset:
+    """A user's CSV file as a validated :class:`Dataset`.
+
+    Parameters
+    ----------
+    source : path or file-like
+        A path (``str`` or ``PathLike``; a ``str`` is always a path, never CSV
+        text) or an open file in binary or text mode, such as a Streamlit
+        upload (``BytesIO``). The text must be UTF-8 (a BOM is accepted), with
+        a header line.
+    label : str
+        Column to predict.
+    sensitive : str
+        Column holding the sensitive group; its values become ``group`` as
+        strings (``1.0`` → ``"1"``). It needs at least two groups.
+    display_columns : sequence of str, optional
+        Columns an annotator sees, in this order; the sensitive column is
+        appended if missing. The label must not be among them. Default: every
+        column but the label and the id column. ``X`` is built from all
+        feature columns either way.
+    positive : optional
+        The positive class (y = 1), compared as a string with the label
+        values. With exactly two label values and no ``positive``, the value
+        that sorts second is positive (``1`` for 0/1, ``True`` for booleans,
+        ``"yes"`` over ``"no"``). With more than two values ``positive`` is
+        required and y = (label == positive), every other value being 0.
+    id_column : str, optional
+        Column of unique integer row ids; default ids are 0..n-1 (row order).
+    include_sensitive : bool, default=False
+        Keep the sensitive column in ``X``.
+    name : str, optional
+        Data set name; default the file name without extension.
+
+    Notes
+    -----
+    Columns whose pandas type is numeric (not boolean) are standardised; all
+    others are one-hot encoded, except non-numeric columns with more than
+    :data:`MAX_CATEGORIES` distinct values, which stay in ``display`` only
+    (logged). Missing feature values become 0 (the mean) for numeric columns
+    and a ``"(missing)"`` category otherwise. Columns that are entirely
+    empty are dropped (logged). Rows whose label or group is missing are
+    dropped (logged, with their count); the file is rejected if fewer than
+    two rows remain. Ids are checked before rows are dropped.
+
+    Raises
+    ------
+    DatasetError
+        With a message that names the problem and the column: an empty,
+        non-UTF-8 or malformed file; a missing column (the message lists the
+        available ones); an empty label or sensitive column; a label with one
+        value, or more than two without ``positive``; a single sensitive
+        group; missing, non-integer or duplicate ids.
+    """
+    text, default_name = _read_text(source)
+    frame = _parse(text)
+    for column, role in ((label, "label"), (sensitive, "sensitive")):
+        _require_column(frame, column, role)
+    if id_column is not None:
+        _require_column(frame, id_column, "id")
+    if display_columns is not None:
+        for column in display_columns:
+            _require_column(frame, column, "display")
+        if label in display_columns:
+            raise DatasetError(
+                f"display_columns must not include the label column {label!r}: annotators would see the answer"
+            )
+    if label == sensitive:
+        raise DatasetError(f"label and sensitive must be different columns, got {label!r} for both")
+
+    for column, role in ((label, "label"), (sensitive, "sensitive")):
+        if frame[column].isna().all():
+            raise DatasetError(f"{role} column {column!r} is empty (every value is missing)")
+    empty = [c for c in frame.columns if frame[c].isna().all() and c != id_column]
+    if empty:
+        logger.warning("dropping %d empty column(s): %s", len(empty), ", ".join(map(str, empty)))
+        frame = frame.drop(columns=empty)
+
+    ids = _ids(frame, id_column)
+    complete = frame[label].notna() & frame[sensitive].notna()
+    if not complete.all():
+        logger.warning(
+            "dropping %d row(s) with a missing %r or %r value",
+            int((~complete).sum()), label, sensitive,
+        )
+        frame, ids = frame[complete], ids[complete.to_numpy()]
+    if len(frame) < 2:
+        raise DatasetError(
+            f"only {len(frame)} row(s) have both a label ({label!r}) and a group ({sensitive!r}); need at least 2"
+        )
+
+    y, classes = _binary_labels(frame[label], label, positive)
+    group = _as_text(frame[sensitive]).to_numpy(dtype=object)
+    groups = sorted(set(group))
+    if len(groups) < 2:
+        raise DatasetError(
+            f"sensitive column {sensitive!r} has only one group ({groups[0]!r}); "
+            "fairness needs at least two groups"
+        )
+
+    features = [c for c in frame.columns if c not in (label, id_column)]
+    if not include_sensitive:
+        features.remove(sensitive)
+    numeric = [c for c in features if _is_numeric(frame[c])]
+    categorical = []
+    for column in features:
+        if column in numeric:
+            continue
+        if frame[column].nunique() > MAX_CATEGORIES:
+            logger.warning(
+                "column %r has %d distinct non-numeric values; it is shown but not used as a feature",
+                column, frame[column].nunique(),
+            )
+        else:
+            categorical.append(column)
+    X, feature_names = encode_features(frame, numeric=numeric, categorical=categorical)
+
+    if display_columns is None:
+        shown = [c for c in frame.columns if c not in (label, id_column)]
+    else:
+        shown = [c for c in display_columns if c in frame.columns]
+        if sensitive not in shown:
+            shown.append(sensitive)
+    display = frame[shown].set_axis(pd.Index(ids, name="id"), axis=0)
+    name = name or default_name
+    return Dataset(
+        name=name,
+        display=display,
+        X=X,
+        y=y,
+        group=group,
+        ids=ids,
+        feature_names=[str(f) for f in feature_names],
+        label_name=str(label),
+        classes=classes,
+        sensitive=str(sensitive),
+        description=f"CSV file {name!r}: {len(frame):,} rows, label {label!r}, groups by {sensitive!r}",
+    )

@@ -1,0 +1,168 @@
+import io
+import time
+
+import numpy as np
+import pytest
+
+from fairal.datasets import load_german
+from fairal.projects import (DEFAULT_PROJECT_NAME, CsvSource, ProjectError, ProjectSettings,
+                             create_project, ensure_default_project, open_project)
+from fairal.session import LabelingSession
+from fairal.store import Store
+
+
+@pytest.fixture
+def store():
+    with Store(memory=True) as s:
+        yield s
+
+
+@pytest.fixture
+def german_project(store):
+    return create_project(store, ProjectSettings(name="german", dataset="german", budget=30, n_initial=20))
+
+
+def oracle(session, item):
+    """The true label of a queued item (what a careful annotator would answer)."""
+    data = session.project.dataset
+    return int(data.y[data.positions([item.item_id])[0]])
+
+
+def test_default_project_is_ready_to_label(store):
+    project_id = ensure_default_project(store)
+    project = open_project(store, project_id)
+    assert project.name == DEFAULT_PROJECT_NAME and project.row["dataset"] == "adult"
+    assert len(project.pool) + len(project.test) == len(project.dataset) - len(project.dataset) // 2
+    assert len(project.seed) == 50 and set(project.dataset.y[project.seed]) == {0, 1}
+    assert len(store.curve_points(project_id)) == 1
+    assert ensure_default_project(store) == project_id  # created once
+
+
+def test_roles_are_disjoint(store, german_project):
+    project = open_project(store, german_project)
+    seed, pool, test = map(set, (project.seed, project.pool, project.test))
+    assert not (seed & pool or seed & test or pool & test)
+
+
+def test_labels_move_the_curve(store, german_project):
+    session = LabelingSession(store, german_project, "ann")
+    for _ in range(5):
+        item = session.next_item()
+        session.submit(item.item_id, oracle(session, item))
+    frame = store.curve_frame(german_project)
+    assert list(frame["budget"]) == [0, 1, 2, 3, 4, 5]
+    assert frame[["f1", "demographic_parity_difference"]].drop_duplicates().shape[0] > 1
+    assert session.progress().labeled == 5
+
+
+def test_next_item_follows_the_strategy_ranking(store, german_project):
+    session = LabelingSession(store, german_project, "ann")
+    item = session.next_item()
+    scores = [row["score"] for row in store.items(german_project, role="pool")]
+    assert item.rank == 0 and item.score == pytest.approx(max(scores))
+    assert list(item.display.index) == list(session.project.dataset.display.columns)
+
+
+def test_ranking_is_refreshed_after_a_label(store, german_project):
+    session = LabelingSession(store, german_project, "ann")
+    before = {r["item_id"]: r["score"] for r in store.items(german_project, role="pool")}
+    item = session.next_item()
+    session.submit(item.item_id, oracle(session, item))
+    after = {r["item_id"]: r["score"] for r in store.items(german_project, role="pool")}
+    assert any(after[i] != before[i] for i in after if i != item.item_id)
+
+
+def test_skip_moves_the_item_back(store, german_project):
+    session = LabelingSession(store, german_project, "ann")
+    first = session.next_item()
+    session.skip(first.item_id)
+    assert session.next_item().item_id != first.item_id
+
+
+def test_undo_returns_the_item_and_keeps_history(store, german_project):
+    session = LabelingSession(store, german_project, "ann")
+    item = session.next_item()
+    session.submit(item.item_id, 1)
+    assert session.undo() == item.item_id
+    assert session.progress().labeled == 0
+    assert session.next_item().item_id == item.item_id
+    assert [h["action"] for h in store.label_history(german_project)] == ["submit", "undo"]
+
+
+def test_budget_reached_stops_the_queue(store):
+    project_id = create_project(store, ProjectSettings(name="tiny", dataset="german", budget=2, n_initial=20))
+    session = LabelingSession(store, project_id, "ann", retrain=False)
+    for _ in range(2):
+        session.submit(session.next_item().item_id, 0)
+    assert session.next_item() is None
+    pool_item = store.item_ids(project_id, "pool")[-1]
+    with pytest.raises(ValueError, match="budget of 2 labels is used up"):
+        session.submit(pool_item, 1)
+
+
+def test_label_is_kept_when_retraining_fails(store, german_project, monkeypatch):
+    session = LabelingSession(store, german_project, "ann")
+    item = session.next_item()
+    monkeypatch.setattr(session.project, "retrain", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert session.submit(item.item_id, 1) == []
+    assert store.labeled_items(german_project) == {item.item_id: 1}
+
+
+def test_adult_retrain_is_fast(store):
+    project_id = ensure_default_project(store)
+    session = LabelingSession(store, project_id, "ann")
+    session.project.retrain(store)  # warm-up
+    item = session.next_item()
+    start = time.perf_counter()
+    session.submit(item.item_id, oracle(session, item))
+    # The issue asks for < 1 s; measured figures are in benchmarks/. A loose bound keeps CI stable.
+    assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(budget=10_000), r"budget \(10000\) is larger than the unlabeled pool \(250 items\)"),
+        (dict(strategy="oracle"), "strategy must be one of"),
+        (dict(trainers=("svm",)), "trainers must be a non-empty subset"),
+        (dict(metric="beauty"), "metric must be one of"),
+        (dict(n_initial=1), "n_initial must be at least 2"),
+    ],
+)
+def test_bad_settings_are_rejected_and_nothing_is_stored(store, settings, message):
+    with pytest.raises(ProjectError, match=message):
+        create_project(store, ProjectSettings(name="bad", dataset="german", **settings))
+    assert store.projects() == []
+
+
+def test_duplicate_project_name(store, german_project):
+    with pytest.raises(ProjectError, match="already exists"):
+        create_project(store, ProjectSettings(name="german", dataset="german"))
+
+
+def _german_csv() -> bytes:
+    german = load_german()
+    frame = german.display.copy()
+    frame["credit"] = np.array(german.classes)[german.y]
+    return frame.to_csv().encode()
+
+
+def test_csv_project_round_trip(store):
+    source = CsvSource(data=_german_csv(), label="credit", sensitive="sex", positive="good credit",
+                       id_column="id", filename="german.csv")
+    project_id = create_project(store, ProjectSettings(name="csv", budget=20, n_initial=20), csv=source)
+    project = open_project(store, project_id)
+    assert project.row["dataset"] == "csv:german.csv" and len(project.dataset) == 1000
+    assert project.dataset.classes[1] == "good credit"
+    session = LabelingSession(store, project_id, "ann")
+    item = session.next_item()
+    session.submit(item.item_id, 1)
+    assert store.label_count(project_id) == 1
+
+
+def test_single_group_csv_is_rejected_and_nothing_is_stored(store):
+    frame_bytes = b"x,label,grp\n1,0,a\n2,1,a\n3,0,a\n4,1,a\n"
+    with pytest.raises(ValueError, match="group"):
+        create_project(store, ProjectSettings(name="one group", budget=1, n_initial=2),
+                       csv=CsvSource(data=frame_bytes, label="label", sensitive="grp"))
+    assert store.projects() == []
