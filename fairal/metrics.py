@@ -73,6 +73,7 @@ __all__ = [
     "demographic_parity_difference",
     "disparate_impact_ratio",
     "equalized_odds_difference",
+    "equalized_odds_to_overall",
     "error_rate_balance",
     "evaluate",
     "f1",
@@ -453,6 +454,16 @@ def _demographic_parity_to_overall(y_true, y_pred, *, sensitive_features, sample
     )
 
 
+def _equalized_odds_to_overall(y_true, y_pred, *, sensitive_features, sample_weight=None):
+    return equalized_odds_difference(
+        y_true,
+        y_pred,
+        sensitive_features=sensitive_features,
+        method="to_overall",
+        sample_weight=sample_weight,
+    )
+
+
 def _accuracy(y_true, y_pred, *, sensitive_features=None, sample_weight=None):
     return accuracy(y_true, y_pred, sample_weight=sample_weight)
 
@@ -470,6 +481,7 @@ METRICS: dict[str, Callable[..., float]] = {
     "demographic_parity_difference": demographic_parity_difference,
     "demographic_parity_to_overall": _demographic_parity_to_overall,
     "equalized_odds_difference": equalized_odds_difference,
+    "equalized_odds_to_overall": _equalized_odds_to_overall,
     "error_rate_balance": error_rate_balance,
     "disparate_impact_ratio": disparate_impact_ratio,
     "true_positive_rate_difference": true_positive_rate_difference,
@@ -498,6 +510,7 @@ LABELS: dict[str, str] = {
     "demographic_parity_difference": "Demographic parity difference",
     "demographic_parity_to_overall": "Demographic parity (to overall)",
     "equalized_odds_difference": "Equalized odds difference",
+    "equalized_odds_to_overall": "Equalized odds (to overall, PANDA)",
     "error_rate_balance": "Error-rate balance",
     "disparate_impact_ratio": "Disparate impact ratio",
     "true_positive_rate_difference": "True-positive-rate difference (TPRD)",
@@ -521,6 +534,7 @@ def evaluate(y_true, y_pred, *, sensitive_features, sample_weight=None) -> dict[
         "demographic_parity_difference": sel.max() - sel.min(),
         "demographic_parity_to_overall": np.abs(sel - s.overall_selection_rate()).max(),
         "equalized_odds_difference": _eo(s, "between_groups"),
+        "equalized_odds_to_overall": _eo(s, "to_overall"),
         "error_rate_balance": _eo(s, "between_groups"),
         "disparate_impact_ratio": sel.min() / sel.max() if sel.max() > 0 else 1.0,
         "true_positive_rate_difference": _tprd(s),

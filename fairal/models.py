@@ -120,7 +120,7 @@ class FittedModel:
     @torch.no_grad()
     def decision_function(self, X) -> np.ndarray:
         """Raw logits as numpy: shape (n,) for binary, (n, n_classes) otherwise."""
-        x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        x = torch.tensor(np.asarray(X), dtype=torch.float32, device=self.device)
         logits = self.module(x)
         if self.n_classes == 2:
             logits = logits.squeeze(-1)

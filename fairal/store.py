@@ -1,8 +1,10 @@
 """The one module that speaks SQL: projects, items, annotators, labels,
 model versions and curve points, kept in SQLite through sqlite-utils.
 
-A :class:`Store` wraps one connection and is used from one thread; concurrent
-work means one ``Store`` per thread or process on the same file. File stores
+A :class:`Store` wraps one connection. It may be handed from thread to thread
+(Streamlit runs a button's callback in the next script run's thread) and its
+calls are serialised by a lock, but for concurrent work open one ``Store`` per
+thread or process on the same file: they then write in turn. File stores
 run in WAL mode with a 30 s busy timeout, and every write is one transaction
 opened with ``BEGIN IMMEDIATE``, so writers from several processes queue for
 the write lock instead of failing with "database is locked" halfway through.
@@ -18,6 +20,7 @@ import json
 import logging
 import numbers
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -26,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 from sqlite_utils import Database
+
+from fairal.metrics import METRICS
 
 __all__ = [
     "DuplicateError",
@@ -38,23 +43,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METRIC_COLUMNS = (
-    "accuracy",
-    "f1",
-    "demographic_parity_difference",
-    "demographic_parity_to_overall",
-    "equalized_odds_difference",
-    "error_rate_balance",
-    "disparate_impact_ratio",
-    "true_positive_rate_difference",
-    "max_false_negative_rate",
-    "worst_group_accuracy",
-)
+#: One REAL column per metric of ``fairal.metrics.METRICS`` (the list is kept there).
+METRIC_COLUMNS = tuple(METRICS)
 ITEM_ROLES = ("seed", "pool", "test", "validation")
 LABELABLE_ROLES = ("pool", "validation")
 ANNOTATOR_ROLES = ("admin", "annotator")
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 1
+# Every statement of _SCHEMA is "IF NOT EXISTS": raising the version makes
+# stores opened later add what is new (2: dataset_files).
+SCHEMA_VERSION = 2
 
 _CURVE_COLUMNS = (
     "id",
@@ -159,6 +156,12 @@ CREATE TABLE IF NOT EXISTS curve_points (
 );
 CREATE INDEX IF NOT EXISTS curve_points_project ON curve_points (project_id, id);
 CREATE INDEX IF NOT EXISTS curve_points_model_version ON curve_points (model_version_id);
+CREATE TABLE IF NOT EXISTS dataset_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    data BLOB NOT NULL
+);
 """
 
 # Children first, so that no foreign key is ever left dangling.
@@ -232,11 +235,16 @@ class Store:
         if (path is None) == (not memory):
             raise ValueError("give either a path or memory=True, not both or neither")
         self.path: Path | None = None if memory else Path(path)
-        if self.path is None:
-            self._db = Database(memory=True)
-        else:
+        if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = Database(self.path)
+        # check_same_thread=False: the lock, not the thread, guards the connection.
+        conn = sqlite3.connect(
+            ":memory:" if self.path is None else self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        self._db = Database(conn)
+        self._lock = threading.RLock()
         try:
             self._open()
         except BaseException:
@@ -273,7 +281,8 @@ class Store:
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -282,7 +291,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path) if self.path else 'memory=True'!r})"
+        return "Store(memory=True)" if self.path is None else f"Store({str(self.path)!r})"
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
@@ -294,30 +303,36 @@ class Store:
         BEGIN IMMEDIATE takes the lock up front, under the busy timeout.
         sqlite-utils calls made inside nest as savepoints.
         """
-        conn = self._db.conn
-        if conn.in_transaction:
-            with self._db.atomic():
-                yield
-            return
-        conn.execute("BEGIN")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
+        with self._lock:
+            conn = self._db.conn
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                with self._db.atomic():
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
-    def _rows(self, sql: str, params: Iterable | dict = ()) -> list[dict]:
-        return list(self._db.query(sql, params))
+    def _rows(self, sql: str, params: list | dict = ()) -> list[dict]:
+        with self._lock:
+            return list(self._db.query(sql, params))
 
-    def _row(self, sql: str, params: Iterable | dict = ()) -> dict | None:
+    def _tuples(self, sql: str, params: list | dict = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.conn.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: list | dict = ()) -> dict | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
     def _value(self, sql: str, params: list | dict = ()) -> Any:
-        row = self._db.conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        rows = self._tuples(sql, params)
+        return rows[0][0] if rows else None
 
     # ------------------------------------------------------------ projects
 
@@ -418,13 +433,15 @@ class Store:
 
     def item_ids(self, project_id: int, role: str) -> list[int]:
         self._require_project(project_id)
-        cursor = self._db.conn.execute(
+        rows = self._tuples(
             "SELECT item_id FROM items WHERE project_id = ? AND role = ? ORDER BY item_id",
-            (project_id, _check_role(role)),
+            [project_id, _check_role(role)],
         )
-        return [r[0] for r in cursor]
+        return [r[0] for r in rows]
 
-    def set_ranking(self, project_id: int, ranking: Iterable[tuple[int, int, float | None]]) -> None:
+    def set_ranking(
+        self, project_id: int, ranking: Iterable[tuple[int, int | None, float | None]]
+    ) -> None:
         """Set ``(item_id, rank, score)`` for the items given; the others keep theirs.
 
         Raises NotFoundError, and changes nothing, when an item is not in the project.
@@ -447,8 +464,8 @@ class Store:
             if cursor.rowcount != len(params):  # some item_id matched no row
                 known = {
                     r[0]
-                    for r in self._db.conn.execute(
-                        "SELECT item_id FROM items WHERE project_id = ?", (project_id,)
+                    for r in self._tuples(
+                        "SELECT item_id FROM items WHERE project_id = ?", [project_id]
                     )
                 }
                 missing = sorted({p[3] for p in params} - known)
@@ -491,6 +508,22 @@ class Store:
             self._require_project(project_id)
             raise NotFoundError(f"item {item_id} is not in project {project_id}")
         return role
+
+    # ------------------------------------------------------- dataset files
+
+    def add_dataset_file(self, name: str, data: bytes) -> int:
+        """Keep an uploaded file (e.g. a CSV data set) and return its id."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"data must be bytes, got {type(data).__name__}")
+        row = {"name": _str(name, "name"), "created_at": _now(), "data": bytes(data)}
+        with self._write():
+            return self._db["dataset_files"].insert(row).last_pk
+
+    def dataset_file(self, file_id: int) -> bytes:
+        rows = self._tuples("SELECT data FROM dataset_files WHERE id = ?", [file_id])
+        if not rows:
+            raise NotFoundError(f"dataset file {file_id} does not exist")
+        return rows[0][0]
 
     # ---------------------------------------------------------- annotators
 
@@ -695,7 +728,7 @@ class Store:
             sql += " AND i.role = ?"
             params.append(_check_role(role))
         votes: dict[int, dict[int, tuple[int, int]]] = {}
-        for item_id, value, seq in self._db.conn.execute(sql, params):
+        for item_id, value, seq in self._tuples(sql, params):
             count, last = votes.setdefault(item_id, {}).get(value, (0, 0))
             votes[item_id][value] = (count + 1, max(last, seq))
         return {
@@ -783,12 +816,10 @@ class Store:
         return [_decode_model(r) for r in self._rows(sql + " ORDER BY id", params)]
 
     def model_state(self, model_version_id: int) -> bytes | None:
-        row = self._db.conn.execute(
-            "SELECT state FROM model_versions WHERE id = ?", (model_version_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._tuples("SELECT state FROM model_versions WHERE id = ?", [model_version_id])
+        if not rows:
             raise NotFoundError(f"model version {model_version_id} does not exist")
-        return row[0]
+        return rows[0][0]
 
     def latest_model_version(self, project_id: int, trainer: str) -> dict | None:
         self._require_project(project_id)

@@ -201,8 +201,9 @@ def test_evaluate_returns_every_metric_as_float_in_unit_interval(adult):
 def test_metric_names_are_the_database_columns():
     assert list(METRICS) == [
         "accuracy", "f1", "demographic_parity_difference", "demographic_parity_to_overall",
-        "equalized_odds_difference", "error_rate_balance", "disparate_impact_ratio",
-        "true_positive_rate_difference", "max_false_negative_rate", "worst_group_accuracy",
+        "equalized_odds_difference", "equalized_odds_to_overall", "error_rate_balance",
+        "disparate_impact_ratio", "true_positive_rate_difference", "max_false_negative_rate",
+        "worst_group_accuracy",
     ]  # fmt: skip
 
 

@@ -51,7 +51,7 @@ def submit_many(path, project_id, annotator, item_ids, barrier=None):
     with Store(path) as store:
         annotator_id = store.get_or_create_annotator(annotator)
         if barrier is not None:
-            barrier.wait(timeout=60)
+            barrier.wait(timeout=30)
         for item_id in item_ids:
             store.submit_label(project_id, item_id, annotator_id, 1)
 
@@ -282,6 +282,20 @@ def test_delete_project_removes_everything(db_path):
     assert counts == {**dict.fromkeys(counts, 0), "annotators": 1}
 
 
+def test_dataset_file_comes_back_byte_for_byte(store):
+    file_id = store.add_dataset_file("people.csv", b"age,y\n30,1\n")
+    assert store.dataset_file(file_id) == b"age,y\n30,1\n"
+
+
+def test_store_of_schema_version_1_gains_dataset_files(db_path):
+    Store(db_path).close()
+    with Database(db_path) as db:
+        db["dataset_files"].drop()
+        db.execute("PRAGMA user_version = 1")
+    with Store(db_path) as store:
+        assert store.dataset_file(store.add_dataset_file("a.csv", b"x")) == b"x"
+
+
 # ------------------------------------------------------- models and curves
 
 
@@ -341,6 +355,32 @@ def test_opening_a_new_file_from_many_threads_at_once(db_path):
         thread.join()
     with Store(db_path) as store:
         assert store.projects() == []
+
+
+def test_store_can_be_handed_to_another_thread(store, project, ann):
+    thread = threading.Thread(target=store.submit_label, args=(project, 4, ann, 1))
+    thread.start()
+    thread.join()
+    assert store.labeled_items(project) == {4: 1}
+
+
+def test_one_store_shared_by_threads_loses_nothing(db_path):
+    with Store(db_path) as store:
+        project = make_project(store, n_pool=400)
+        annotators = [store.add_annotator(f"s{k}") for k in range(4)]
+
+        def work(k):
+            for item_id in range(k * 100, (k + 1) * 100):
+                store.submit_label(project, item_id, annotators[k], 1)
+                store.label_count(project)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.label_count(project) == 400
+        assert len(store.label_history(project)) == 400
 
 
 def test_concurrent_threads_lose_no_labels(db_path):

@@ -38,6 +38,8 @@ def as_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
             f"data must be a Dataset or an (X, y) or (X, y, group) tuple, got {type(data).__name__}"
         )
     X = np.asarray(X, dtype=np.float32)
+    if not X.flags.writeable:  # cached datasets are read-only; torch wants its own buffer
+        X = X.copy()
     y = np.asarray(y)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional (rows, features), got shape {X.shape}")
