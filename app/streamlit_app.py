@@ -8,13 +8,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="fairal", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="fairal", page_icon=":material/balance:", layout="wide")
 
 pages = {
-    "Annotate": [st.Page("app_pages/label.py", title="Label", icon="🏷️", default=True)],
+    "Annotate": [st.Page("app_pages/label.py", title="Label", icon=":material/label:", default=True)],
     "Practitioner": [
-        st.Page("app_pages/curves.py", title="Curves", icon="📈"),
-        st.Page("app_pages/setup.py", title="Setup", icon="⚙️"),
+        st.Page("app_pages/curves.py", title="Curves", icon=":material/monitoring:"),
+        st.Page("app_pages/setup.py", title="Setup", icon=":material/settings:"),
     ],
 }
 st.navigation(pages).run()

@@ -55,7 +55,7 @@ st.markdown(f"**What is the {dataset.label_name} of this person?**"
             if project.row["dataset"] in ("adult", "compas", "german") else
             f"**{dataset.label_name}?**")
 table = pd.DataFrame({"attribute": item.display.index, "value": item.display.astype(str).values})
-st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1) + 3, 600))
+st.table(table.set_index("attribute"), border="horizontal")
 
 reason = f"Item {item.item_id}"
 if item.rank is not None:
