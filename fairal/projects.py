@@ -231,16 +231,20 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     items += [{"item_id": int(ids[p]), "role": "test"} for p in split.test]
     items += [{"item_id": int(ids[p]), "role": "pool"} for p in split.pool]
     if csv is not None:
-        file_id = store.add_dataset_file(csv.filename, csv.data)
-        config["csv"] = {"file_id": file_id, "label": csv.label, "sensitive": csv.sensitive,
+        config["csv"] = {"label": csv.label, "sensitive": csv.sensitive,
                          "display_columns": list(csv.display_columns) if csv.display_columns else None,
                          "positive": csv.positive, "id_column": csv.id_column, "filename": csv.filename}
     project_id = store.create_project(
         name=settings.name, dataset=dataset_name, label_column=dataset.label_name, sensitive=sensitive,
         split_seed=settings.split_seed, strategy=settings.strategy, trainers=list(settings.trainers),
         budget=settings.budget, metric=settings.metric, threshold=settings.threshold,
-        label_values=list(range(len(dataset.classes))), config=config, items=items)
-    open_project(store, project_id).retrain(store)
+        label_values=list(range(len(dataset.classes))), config=config, items=items,
+        dataset_file=(csv.filename, csv.data) if csv is not None else None)
+    try:
+        open_project(store, project_id).retrain(store)
+    except Exception:  # no half-made project: without its first model it cannot rank its pool
+        store.delete_project(project_id)
+        raise
     logger.info("created project %s (%d pool items)", settings.name, len(split.pool))
     return project_id
 
@@ -251,7 +255,7 @@ def open_project(store, project_id: int) -> Project:
     config = row.get("config") or {}
     if row["dataset"].startswith("csv:"):
         options = dict(config["csv"])
-        file_id = options.pop("file_id")
+        file_id = config["dataset_file_id"]
         if options.get("display_columns"):
             options["display_columns"] = tuple(options["display_columns"])
         data = store.dataset_file(int(file_id))

@@ -352,11 +352,14 @@ class Store:
         label_values: Iterable[int] = (0, 1),
         config: dict | None = None,
         items: Iterable[dict] = (),
+        dataset_file: tuple[str, bytes] | None = None,
     ) -> int:
         """Create a project and its items in one transaction; return its id.
 
         ``items`` are dicts ``{item_id, role, rank?, score?}``. An invalid
         item raises ``ValueError`` and leaves no trace of the project.
+        ``dataset_file`` = ``(name, data)`` keeps an uploaded data file in the
+        same transaction; its id is stored as ``config["dataset_file_id"]``.
         """
         if isinstance(trainers, str):
             raise ValueError(f"trainers must be a list of names, got {trainers!r}")
@@ -390,6 +393,9 @@ class Store:
         with self._write():
             if self._value("SELECT 1 FROM projects WHERE name = ?", [name]):
                 raise DuplicateError(f"a project named {name!r} already exists")
+            if dataset_file is not None:
+                file_id = self._insert_dataset_file(*dataset_file)
+                row["config"] = json.dumps({**(config or {}), "dataset_file_id": file_id})
             project_id = self._db["projects"].insert(row).last_pk
             self._db["items"].insert_all(_item_rows(project_id, items), batch_size=1000)
         return project_id
@@ -408,12 +414,14 @@ class Store:
         return [_decode_project(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
 
     def delete_project(self, project_id: int) -> None:
-        """Delete a project with its items, labels, history, skips, models and curves."""
+        """Delete a project with its items, labels, history, skips, models, curves and data file."""
         with self._write():
-            self._require_project(project_id)
+            file_id = self.project(project_id)["config"].get("dataset_file_id")
             for table in _PROJECT_TABLES:
                 self._db.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
             self._db.execute("DELETE FROM projects WHERE id = ?", [project_id])
+            if file_id is not None:
+                self._db.execute("DELETE FROM dataset_files WHERE id = ?", [file_id])
 
     def _require_project(self, project_id: int) -> None:
         if not self._value("SELECT 1 FROM projects WHERE id = ?", [project_id]):
@@ -513,11 +521,14 @@ class Store:
 
     def add_dataset_file(self, name: str, data: bytes) -> int:
         """Keep an uploaded file (e.g. a CSV data set) and return its id."""
+        with self._write():
+            return self._insert_dataset_file(name, data)
+
+    def _insert_dataset_file(self, name: str, data: bytes) -> int:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"data must be bytes, got {type(data).__name__}")
         row = {"name": _str(name, "name"), "created_at": _now(), "data": bytes(data)}
-        with self._write():
-            return self._db["dataset_files"].insert(row).last_pk
+        return self._db["dataset_files"].insert(row).last_pk
 
     def dataset_file(self, file_id: int) -> bytes:
         rows = self._tuples("SELECT data FROM dataset_files WHERE id = ?", [file_id])

@@ -166,3 +166,16 @@ def test_single_group_csv_is_rejected_and_nothing_is_stored(store):
         create_project(store, ProjectSettings(name="one group", budget=1, n_initial=2),
                        csv=CsvSource(data=frame_bytes, label="label", sensitive="grp"))
     assert store.projects() == []
+
+
+def test_failed_first_model_leaves_no_project(store, monkeypatch):
+    from fairal.trainers import ERMTrainer
+
+    def broken_fit(self, *args, **kwargs):
+        raise RuntimeError("no model today")
+
+    monkeypatch.setattr(ERMTrainer, "fit", broken_fit)
+    source = CsvSource(data=_german_csv(), label="credit", sensitive="sex", filename="german.csv")
+    with pytest.raises(RuntimeError, match="no model today"):
+        create_project(store, ProjectSettings(name="broken", budget=5, n_initial=20), csv=source)
+    assert store.projects() == []

@@ -433,3 +433,21 @@ def test_create_project_with_45000_items_is_quick(db_path):
         assert len(store.item_ids(project, "pool")) == 45_000
     print(f"create_project with 45,000 items: {elapsed:.3f} s")
     assert elapsed < 10
+
+
+def test_dataset_file_is_kept_with_its_project(store):
+    project_id = store.create_project(name="with file", dataset_file=("d.csv", b"a,b\n1,2\n"), **PROJECT)
+    file_id = store.project(project_id)["config"]["dataset_file_id"]
+    assert store.dataset_file(file_id) == b"a,b\n1,2\n"
+    store.delete_project(project_id)
+    with pytest.raises(NotFoundError):
+        store.dataset_file(file_id)
+
+
+def test_failed_create_keeps_no_dataset_file(store):
+    duplicate = [{"item_id": 1, "role": "pool"}, {"item_id": 1, "role": "pool"}]
+    with pytest.raises(ValueError):
+        store.create_project(name="bad", dataset_file=("d.csv", b"x"), items=duplicate, **PROJECT)
+    assert store.projects() == []
+    with pytest.raises(NotFoundError):
+        store.dataset_file(1)
