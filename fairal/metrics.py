@@ -93,6 +93,18 @@ _METHODS = ("between_groups", "to_overall")
 # --------------------------------------------------------------------------- #
 
 
+def _check_lengths(lengths: dict[str, int]) -> None:
+    """All named inputs have the same, non-zero length (message names them)."""
+    names, values = list(lengths), list(lengths.values())
+    if len(set(values)) != 1:
+        raise ValueError(
+            f"{', '.join(names[:-1])} and {names[-1]} must have the same length, "
+            f"got lengths {', '.join(map(str, values[:-1]))} and {values[-1]}"
+        )
+    if values[0] == 0:
+        raise ValueError("expected at least one example, got 0")
+
+
 def _check_method(method: str) -> None:
     if method not in _METHODS:
         raise ValueError(
@@ -205,15 +217,7 @@ def _prepare(y_true, y_pred, sensitive_features, sample_weight, *, need_y_true: 
     if sample_weight is not None:
         w = _as_1d(sample_weight, "sample_weight").astype(float)
         arrays["sample_weight"] = w
-    lengths = [len(a) for a in arrays.values()]
-    if len(set(lengths)) != 1:
-        names = list(arrays)
-        raise ValueError(
-            f"{', '.join(names[:-1])} and {names[-1]} must have the same length, "
-            f"got lengths {', '.join(map(str, lengths[:-1]))} and {lengths[-1]}"
-        )
-    if lengths[0] == 0:
-        raise ValueError("expected at least one example, got 0")
+    _check_lengths({name: len(a) for name, a in arrays.items()})
     y_pred_arr = _check_binary(y_pred_arr, "y_pred")
     if y_true_arr is not None:
         y_true_arr = _check_binary(y_true_arr, "y_true")
@@ -556,15 +560,7 @@ def _check_soft_inputs(tensors: dict[str, "torch.Tensor | None"], smooth) -> Non
     for name, t in present.items():
         if t.ndim != 1:
             raise ValueError(f"{name} must be one-dimensional, got shape {tuple(t.shape)}")
-    lengths = [t.shape[0] for t in present.values()]
-    if len(set(lengths)) != 1:
-        names = list(present)
-        raise ValueError(
-            f"{', '.join(names[:-1])} and {names[-1]} must have the same length, "
-            f"got lengths {', '.join(map(str, lengths[:-1]))} and {lengths[-1]}"
-        )
-    if lengths[0] == 0:
-        raise ValueError("expected at least one example, got 0")
+    _check_lengths({name: t.shape[0] for name, t in present.items()})
     groups = present["groups"]
     if groups.dtype.is_floating_point or groups.dtype == torch.bool:
         raise ValueError(f"groups must be integer codes, got dtype {groups.dtype}")
