@@ -230,7 +230,7 @@ def _prepare(y_true, y_pred, sensitive_features, sample_weight, *, need_y_true: 
         if w.sum() <= 0:
             raise ValueError("sample_weight must have a positive sum, got 0")
     if codes is None:
-        codes, n_groups = np.zeros(lengths[0], dtype=np.intp), 1
+        codes, n_groups = np.zeros(len(y_pred_arr), dtype=np.intp), 1
     return y_true_arr, y_pred_arr, codes, n_groups, w
 
 
