@@ -40,6 +40,7 @@ __all__ = [
     "ensure_default_project",
     "DEFAULT_PROJECT_NAME",
     "ProjectError",
+    "draw_initial",
 ]
 
 logger = logging.getLogger(__name__)
@@ -114,8 +115,8 @@ def _csv_dataset(digest: str, data: bytes, options: tuple) -> Dataset:
     return _load_csv_source(CsvSource(data=data, **dict(options)))
 
 
-def _seed_positions(dataset: Dataset, candidates: np.ndarray, n_initial: int, seed: int) -> np.ndarray:
-    """``n_initial`` random candidates, re-drawn (seeded) until both classes appear."""
+def draw_initial(dataset: Dataset, candidates: np.ndarray, n_initial: int, seed: int) -> np.ndarray:
+    """``n_initial`` random positions from ``candidates``, re-drawn (seeded) until both classes appear."""
     if n_initial > len(candidates):
         raise ProjectError(f"n_initial ({n_initial}) is larger than the meta-train part ({len(candidates)} rows)")
     rng = np.random.default_rng([seed, 1])
@@ -177,21 +178,25 @@ class Project:
 
     def ranking(self, model: FittedModel | None, labels: dict[int, int]):
         """(item_id, rank, score) for every unlabeled pool item, in the strategy's order."""
-        labeled = set(labels)
-        unlabeled = np.array([p for p in self.pool if int(self.dataset.ids[p]) not in labeled], dtype=np.int64)
+        labeled_ids = set(labels)
+        ids = self.dataset.ids
+        unlabeled = np.array([p for p in self.pool if int(ids[p]) not in labeled_ids], dtype=np.int64)
         if len(unlabeled) == 0:
             return []
+        labeled = np.concatenate([self.seed, self.positions(labels.keys())])
+        y = np.concatenate([self.dataset.y[self.seed],
+                            np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
         strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]))
-        order = strategy.rank(model, self.dataset.X, unlabeled, groups=self.dataset.group)
+        order = strategy.rank(model, self.dataset.X, unlabeled, labeled, y, groups=self.dataset.group)
         score_of = dict(zip(unlabeled.tolist(), strategy.last_scores_.tolist()))
-        ids = self.dataset.ids
         return [(int(ids[p]), rank, float(score_of[int(p)])) for rank, p in enumerate(order.tolist())]
 
-    def retrain(self, store, *, rerank: bool = True) -> list[dict]:
+    def retrain(self, store, *, rerank: bool | None = None) -> list[dict]:
         """Train every trainer on seed + current labels, evaluate on the test set, record a curve point.
 
-        Then, if the strategy depends on the model, re-rank the unlabeled
-        pool with the first trainer's model. Returns what the store recorded.
+        Then re-rank the unlabeled pool with the first trainer's model when
+        ``rerank`` is True, or, by default, when the strategy is adaptive (its
+        ranking follows the model). Returns what the store recorded.
         """
         labels = store.labeled_items(self.id)
         X, y, group = self.training_arrays(labels)
@@ -203,7 +208,9 @@ class Project:
             recorded.append(store.record_evaluation(
                 self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
                 metrics=scores, n_labels=len(y), state=model.to_bytes(), info=model.architecture))
-        if rerank and make_strategy(self.strategy_name).needs_model:
+        if rerank is None:
+            rerank = make_strategy(self.strategy_name).adaptive
+        if rerank:
             store.set_ranking(self.id, self.ranking(first_model, labels))
         return recorded
 
@@ -225,7 +232,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     split = panda_split(len(dataset), seed=settings.split_seed)
     if settings.budget > len(split.pool):
         raise ProjectError(f"budget ({settings.budget}) is larger than the unlabeled pool ({len(split.pool)} items)")
-    seed = _seed_positions(dataset, split.meta_train, settings.n_initial, settings.split_seed)
+    seed = draw_initial(dataset, split.meta_train, settings.n_initial, settings.split_seed)
     ids = dataset.ids
     items = [{"item_id": int(ids[p]), "role": "seed"} for p in seed]
     items += [{"item_id": int(ids[p]), "role": "test"} for p in split.test]
@@ -241,7 +248,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         label_values=list(range(len(dataset.classes))), config=config, items=items,
         dataset_file=(csv.filename, csv.data) if csv is not None else None)
     try:
-        open_project(store, project_id).retrain(store)
+        open_project(store, project_id).retrain(store, rerank=True)  # the first ranking
     except Exception:  # no half-made project: without its first model it cannot rank its pool
         store.delete_project(project_id)
         raise

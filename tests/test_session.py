@@ -179,3 +179,18 @@ def test_failed_first_model_leaves_no_project(store, monkeypatch):
     with pytest.raises(RuntimeError, match="no model today"):
         create_project(store, ProjectSettings(name="broken", budget=5, n_initial=20), csv=source)
     assert store.projects() == []
+
+
+def test_random_strategy_ranks_the_pool_once(store):
+    project_id = create_project(store, ProjectSettings(name="random", dataset="german", strategy="random",
+                                                       budget=10, n_initial=20))
+    pool = store.items(project_id, role="pool")
+    ranks = sorted(r["rank"] for r in pool)
+    assert ranks == list(range(len(pool)))
+    ordered = [r["item_id"] for r in sorted(pool, key=lambda r: r["rank"])]
+    assert ordered != sorted(ordered)  # a shuffled order, not item-id order
+    session = LabelingSession(store, project_id, "ann")
+    first = session.next_item()
+    assert first.item_id == ordered[0]
+    session.submit(first.item_id, 1)
+    assert session.next_item().item_id == ordered[1]  # not re-ranked after a label

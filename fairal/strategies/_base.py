@@ -45,7 +45,11 @@ class QueryStrategy(ABC):
     """
 
     name: str = "base"
+    #: Whether ``query`` uses the current model (random does not).
     needs_model: bool = True
+    #: Whether the ranking changes when the model is retrained; a non-adaptive
+    #: strategy (random, group-aware random, PANDA) ranks the pool once.
+    adaptive: bool = True
 
     def __init__(self, *, random_state: int | None = None):
         self.random_state = random_state

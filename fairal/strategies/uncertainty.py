@@ -14,6 +14,7 @@ class RandomSampling(ScoreBasedStrategy):
 
     name = "random"
     needs_model = False
+    adaptive = False
 
     def score(self, model, X_unlabeled):
         return np.random.default_rng(self.random_state).random(len(X_unlabeled))
