@@ -80,6 +80,68 @@ def _cmd_baseline(args) -> int:
     return 0
 
 
+def _write_figures(figures: dict, folder) -> list[str]:
+    """HTML always; PNG when kaleido finds a Chromium (Debian's chromium works)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, png_ok = [], True
+    for name, figure in figures.items():
+        figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+        written.append(str(folder / f"{name}.html"))
+        if png_ok:
+            try:
+                figure.write_image(folder / f"{name}.png", width=900, height=560, scale=1.5)
+                written.append(str(folder / f"{name}.png"))
+            except Exception as error:  # kaleido or a browser missing: HTML is enough
+                png_ok = False
+                logging.getLogger(__name__).warning("PNG export skipped (%s); HTML written", error)
+    return written
+
+
+def _cmd_simulate(args) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from fairal.datasets import load, load_csv
+    from fairal.plots import simulation_figures
+    from fairal.simulate import default_budgets, simulate, summarise
+
+    if args.csv:
+        if not (args.label and args.sensitive):
+            raise ValueError("--csv needs --label and --sensitive (the label and sensitive column names)")
+        dataset = load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
+    else:
+        dataset = load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    seeds = list(range(args.seeds))
+    budgets = default_budgets(args.budget, args.step)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(methods) * len(seeds), desc="simulate", unit="run") as bar:
+        def progress(message):
+            bar.set_postfix_str(message)
+            bar.update()
+
+        frame = simulate(dataset, methods, seeds=seeds, budgets=budgets, split_seed=args.split_seed,
+                         n_initial=args.n_initial, representation=args.representation,
+                         query_batch=args.query_batch,
+                         trainer_params={"fairlearn": {"difference_bound": args.rho}}, progress=progress)
+    frame.insert(0, "dataset", dataset.name)
+    frame.to_csv(out / "simulation.csv", index=False)
+    summary = summarise(frame)
+    (out / "summary.md").write_text(
+        f"# Simulation: {dataset.name}, sensitive = {dataset.sensitive}, {len(seeds)} seeds, "
+        f"final budget {budgets[-1]}\n\nCommand: `python -m fairal {' '.join(sys.argv[1:])}`\n\n"
+        + summary.to_markdown(index=False, floatfmt=".4f") + "\n")
+    written = _write_figures(simulation_figures(frame, threshold=args.rho), out / "figures")
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nwrote {out / 'simulation.csv'}, {out / 'summary.md'} and {len(written)} figure files in {out / 'figures'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fairal", description="fairal: fair active labeling.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -101,6 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--seeds", type=int, default=5, help="number of split seeds (0..N-1)")
     base.add_argument("--output", help="write the per-seed table to this CSV file")
     base.set_defaults(func=_cmd_baseline)
+
+    from fairal.simulate import METHODS
+
+    sim = commands.add_parser("simulate", help="oracle-label active learning runs: methods × seeds × budgets",
+                              description="Runs each method (a query strategy + its trainer) with oracle labels "
+                                          "in PANDA's setting and writes simulation.csv, summary.md and figures.")
+    sim.add_argument("--dataset", default="adult", help="built-in data set (default adult)")
+    sim.add_argument("--csv", help="a CSV file instead of a built-in data set")
+    sim.add_argument("--label", help="label column of --csv")
+    sim.add_argument("--positive", help="positive label value of --csv (optional)")
+    sim.add_argument("--sensitive", help="sensitive attribute (built-in) or column (--csv)")
+    sim.add_argument("--methods", default="random,entropy,fairlearn",
+                     help=f"comma-separated, from: {', '.join(METHODS)}")
+    sim.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    sim.add_argument("--budget", type=int, default=400, help="final budget B")
+    sim.add_argument("--step", type=int, default=25, help="evaluate every STEP labels")
+    sim.add_argument("--query-batch", type=int, default=10, help="adaptive strategies re-query every N labels")
+    sim.add_argument("--n-initial", type=int, default=50, help="labeled seed examples drawn from the meta-train half")
+    sim.add_argument("--representation", default="pretrained", choices=["pretrained", "raw"])
+    sim.add_argument("--rho", type=float, default=0.04, help="demographic-parity bound for fairlearn (and the plots)")
+    sim.add_argument("--split-seed", type=int, default=0)
+    sim.add_argument("--out", default="simulation", help="output folder")
+    sim.set_defaults(func=_cmd_simulate)
     return parser
 
 

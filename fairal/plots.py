@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 
 from fairal.metrics import HIGHER_IS_BETTER, LABELS
 
-__all__ = ["latest_per_budget", "budget_figure", "tradeoff_figure"]
+__all__ = ["latest_per_budget", "budget_figure", "tradeoff_figure", "simulation_budget_figure",
+           "simulation_tradeoff_figure", "simulation_figures"]
 
 
 def _label(metric: str) -> str:
@@ -72,3 +73,84 @@ def tradeoff_figure(frame: pd.DataFrame, disparity: str, *, utility: str = "f1",
                          legend=dict(orientation="h", y=-0.2),
                          title=f"{_label(disparity)} vs {_label(utility)} as the budget grows")
     return figure
+
+
+# --------------------------------------------------------------------------- #
+# Simulations (``fairal.simulate``): one row per method × seed × budget
+# --------------------------------------------------------------------------- #
+
+_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+            "#7f7f7f", "#bcbd22"]
+
+
+def _mean_se(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    grouped = frame.groupby(keys, sort=False)[metric]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out["se"] = (out["std"] / out["count"].pow(0.5)).fillna(0.0)
+    return out
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def simulation_budget_figure(frame: pd.DataFrame, metric: str, *, threshold: float | None = None,
+                             figure: go.Figure | None = None, dash: str | None = None) -> go.Figure:
+    """Budget vs a metric: mean over seeds per method, with a ±1 s.e. band.
+
+    Pass ``figure`` to draw onto an existing figure (the app overlays a live project).
+    """
+    figure = figure or go.Figure()
+    stats = _mean_se(frame, ["method", "budget"], metric)
+    for i, (method, part) in enumerate(stats.groupby("method", sort=False)):
+        colour = _PALETTE[i % len(_PALETTE)]
+        part = part.sort_values("budget")
+        figure.add_trace(go.Scatter(
+            x=list(part["budget"]) + list(part["budget"])[::-1],
+            y=list(part["mean"] + part["se"]) + list(part["mean"] - part["se"])[::-1],
+            mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0), hoverinfo="skip",
+            showlegend=False, legendgroup=method))
+        figure.add_trace(go.Scatter(x=part["budget"], y=part["mean"], mode="lines", name=method,
+                                    line=dict(color=colour, dash=dash), legendgroup=method))
+    if threshold is not None and metric not in HIGHER_IS_BETTER:
+        figure.add_hline(y=threshold, line_dash="dash", line_color="grey",
+                         annotation_text=f"constraint ρ = {threshold:g}")
+    figure.update_layout(xaxis_title="labels collected (budget)", yaxis_title=_label(metric),
+                         title=f"{_label(metric)} as labels arrive (mean ± s.e. over seeds)",
+                         template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def simulation_tradeoff_figure(frame: pd.DataFrame, *, disparity: str = "demographic_parity_difference",
+                               utility: str = "f1", budget: int | None = None,
+                               threshold: float | None = None) -> go.Figure:
+    """Disparity vs utility at one budget (the last by default), mean ± s.e. over seeds per method."""
+    budget = int(frame["budget"].max()) if budget is None else budget
+    at = frame[frame["budget"] == budget]
+    x = _mean_se(at, ["method"], utility)
+    y = _mean_se(at, ["method"], disparity)
+    figure = go.Figure()
+    for i, method in enumerate(x["method"]):
+        xr, yr = x[x["method"] == method].iloc[0], y[y["method"] == method].iloc[0]
+        figure.add_trace(go.Scatter(
+            x=[xr["mean"]], y=[yr["mean"]], mode="markers+text", name=method, text=[method],
+            textposition="top center", marker=dict(size=12, color=_PALETTE[i % len(_PALETTE)]),
+            error_x=dict(type="data", array=[xr["se"]]), error_y=dict(type="data", array=[yr["se"]])))
+    if threshold is not None and disparity not in HIGHER_IS_BETTER:
+        figure.add_hline(y=threshold, line_dash="dash", line_color="grey",
+                         annotation_text=f"constraint ρ = {threshold:g}")
+    figure.update_layout(xaxis_title=_label(utility), yaxis_title=_label(disparity), showlegend=False,
+                         title=f"{_label(disparity)} vs {_label(utility)} at budget {budget} (mean ± s.e.)",
+                         template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
+    return figure
+
+
+def simulation_figures(frame: pd.DataFrame, *, threshold: float | None = None) -> dict[str, go.Figure]:
+    """The standard set written by ``python -m fairal simulate`` (PANDA's Figures 1–2)."""
+    return {
+        "budget_f1": simulation_budget_figure(frame, "f1"),
+        "budget_dp": simulation_budget_figure(frame, "demographic_parity_difference", threshold=threshold),
+        "final_dp_vs_f1": simulation_tradeoff_figure(frame, threshold=threshold),
+        "final_erb_vs_f1": simulation_tradeoff_figure(frame, disparity="error_rate_balance"),
+    }
