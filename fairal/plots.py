@@ -101,7 +101,8 @@ def simulation_budget_figure(frame: pd.DataFrame, metric: str, *, threshold: flo
 
     Pass ``figure`` to draw onto an existing figure (the app overlays a live project).
     """
-    figure = figure or go.Figure()
+    own = figure is None
+    figure = go.Figure() if own else figure
     stats = _mean_se(frame, ["method", "budget"], metric)
     for i, (method, part) in enumerate(stats.groupby("method", sort=False)):
         colour = _PALETTE[i % len(_PALETTE)]
@@ -113,6 +114,8 @@ def simulation_budget_figure(frame: pd.DataFrame, metric: str, *, threshold: flo
             showlegend=False, legendgroup=method))
         figure.add_trace(go.Scatter(x=part["budget"], y=part["mean"], mode="lines", name=method,
                                     line=dict(color=colour, dash=dash), legendgroup=method))
+    if not own:  # drawn onto a live figure: keep its title, axes and constraint line
+        return figure
     if threshold is not None and metric not in HIGHER_IS_BETTER:
         figure.add_hline(y=threshold, line_dash="dash", line_color="grey",
                          annotation_text=f"constraint ρ = {threshold:g}")

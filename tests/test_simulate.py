@@ -87,3 +87,14 @@ def test_simulate_command_writes_csv_summary_and_figures(tmp_path, capsys):
 def test_every_registered_method_names_a_strategy_and_trainer():
     for method in METHODS.values():
         assert method.strategy and method.trainer
+
+
+def test_simulated_bands_overlay_a_live_figure(small_run):
+    from fairal.plots import budget_figure, simulation_budget_figure
+
+    live = small_run[small_run["method"] == "random"].assign(trainer="erm", strategy="random", id=range(6))
+    figure = budget_figure(live, "f1")
+    before = len(figure.data)
+    simulation_budget_figure(small_run, "f1", figure=figure, dash="dot")
+    assert len(figure.data) == before + 2 * 2  # a band and a mean line per simulated method
+    assert figure.layout.title.text == "F1 score as labels arrive"
