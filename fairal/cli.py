@@ -142,6 +142,47 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_train_policy(args) -> int:
+    from dataclasses import fields, replace
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from fairal.datasets import load, panda_split
+    from fairal.panda.train import MetaConfig, meta_train, save_trained_policy
+    from fairal.representation import pretrain_representation
+
+    dataset = load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
+    config = MetaConfig()
+    overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
+                 if getattr(args, f.name, None) is not None}
+    config = replace(config, **overrides)
+    split = panda_split(len(dataset), seed=args.split_seed)
+    D0 = split.meta_train
+    print(f"pretraining the representation on the meta-train half ({len(D0):,} rows)…", flush=True)
+    representation = pretrain_representation(dataset.X[D0], dataset.y[D0], random_state=args.split_seed)
+    features = representation.transform(dataset.X[D0])
+    with tqdm(total=config.iterations, desc="meta-training", unit="it") as bar:
+        def progress(iteration, row):
+            bar.update()
+            shown = {"loss": row["val_loss"], "disp": row["val_soft_disparity"], "τ": row["temperature"]}
+            if "eval_f1" in row:
+                shown.update({"F1": row["eval_f1"], "DP": row["eval_disparity"]})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
+
+        result = meta_train(features, dataset.y[D0], dataset.group_codes[D0], len(dataset.group_names),
+                            config=config, progress=progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_trained_policy(out, result, representation, config=config, group_names=dataset.group_names,
+                        dataset=dataset.name, sensitive=dataset.sensitive, split_seed=args.split_seed)
+    result.history.to_csv(out.with_suffix(".history.csv"), index=False)
+    print(f"meta-training took {result.seconds:.0f} s; kept iteration {result.best['iteration']}:")
+    print(json.dumps(result.best, indent=2))
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) and {out.with_suffix('.history.csv')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fairal", description="fairal: fair active labeling.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -186,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--split-seed", type=int, default=0)
     sim.add_argument("--out", default="simulation", help="output folder")
     sim.set_defaults(func=_cmd_simulate)
+
+    from dataclasses import fields
+
+    from fairal.panda.train import MetaConfig
+
+    policy = commands.add_parser("train-policy", help="meta-train a PANDA selection policy on a data set",
+                                 description="Meta-trains PANDA's policy on the meta-train half of PANDA's "
+                                             "split and writes a policy file (loaded with weights_only=True).")
+    policy.add_argument("--dataset", default="adult")
+    policy.add_argument("--sensitive", default=None)
+    policy.add_argument("--split-seed", type=int, default=0)
+    policy.add_argument("--out", default="data/policies/panda-adult-sex.pt", help="policy file to write")
+    for field in fields(MetaConfig):
+        policy.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
+                            default=None, help=f"default {field.default}")
+    policy.set_defaults(func=_cmd_train_policy)
     return parser
 
 

@@ -1,0 +1,277 @@
+"""PANDA meta-training (Algorithm 1): forward–backward splitting over simulated labeling tasks.
+
+Each iteration draws a task from the existing labeled data D (PANDA's
+meta-train half): a pool L, a validation set V and a small labeled seed S
+(the same seed the app and ``simulate`` start from), all disjoint.
+ACTIVELEARNSIM is unrolled in one shot, as the paper does for a policy that
+is agnostic to the classifier: the policy scores L, the relaxed Gumbel-top-B
+gives B-hot weights, and the inner learner (a zero-initialised linear head,
+``inner_steps`` full-batch gradient steps, :func:`fairal.panda.inner.train_head`)
+trains on S ∪ weighted L. Then
+
+- **forward step** (line 4): θ̂ = Adam step on the validation BCE of the head;
+- **backward (proximal) step** (line 5): ``prox_steps`` gradient steps on
+  η·χ̃(θ) + ½‖θ − θ̂‖², χ̃ = 0 when the validation disparity ≤ ρ and the
+  (differentiable, probability-based) disparity otherwise; the disparity
+  gradient is normalised to length ``prox_lr`` (small normalised steps were
+  stable where raw ones swung the policy, ALGORITHMS.md).
+
+Choices the paper leaves open, made here and why:
+
+- Relaxation: the sigmoid-threshold relaxed top-B (weights in [0, 1] that
+  sum to B, exact implicit gradients); the iterative softmax misbehaves at
+  B = 400 (ALGORITHMS.md). The Gumbel temperature is a learned parameter,
+  clamped to [``min_temperature``, ``max_temperature``] = [0.02, 0.3]: the
+  validation loss always prefers a larger τ (softer weights give the inner
+  learner more data), which would train the policy for a learner that sees
+  far more than B examples.
+- Policy input: the shared pretrained representation of each item plus a
+  one-hot of its sensitive group (a policy that cannot see groups cannot
+  pursue parity; the classifier itself never sees the group).
+- Disparity: PANDA's Table 1 demographic parity ("to overall") by default.
+- Model selection: every ``eval_every`` iterations the policy is scored on
+  fixed held-out tasks with the *hard* Gumbel-top-B and the same learner;
+  the kept policy is the best feasible one (hard disparity ≤ ρ, highest F1),
+  else the least disparate (selection on the hard, not smoothed, disparity).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from fairal import metrics
+from fairal.device import default_device
+from fairal.panda.inner import head_logits, init_head, train_head
+from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
+from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
+from fairal.representation import Representation
+
+__all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "policy_inputs", "save_trained_policy",
+           "load_trained_policy", "TrainedPolicy"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Hyperparameters of meta-training (paper's search ranges in comments)."""
+
+    budget: int = 400                 # B
+    pool_size: int = 2000             # |L| per task (time per step grows with |L|)
+    validation_size: int = 3000       # |V| per task
+    n_initial: int = 50               # labeled seed per task (as in the app and simulate)
+    rho: float = 0.04                 # constraint on the disparity
+    disparity: str = "to_overall"     # demographic parity "to_overall" (PANDA Table 1) or "between_groups"
+    inner_steps: int = 50             # unrolled gradient steps of the head
+    inner_lr: float = 0.5
+    inner_l2: float = 1e-3
+    width: int = 32                   # {16, 32, 64}
+    layers: int = 2                   # {1, 3, 5} searched in the paper; 2 keeps CPU meta-training short
+    heads: int = 4
+    temperature: float = 0.3          # initial Gumbel temperature (1 … 1e-6), then learned
+    min_temperature: float = 0.02     # learned τ is clamped to [min, max]: it drifts upwards otherwise
+    max_temperature: float = 0.3      # (more spread weights = more data for the inner learner)
+    lr: float = 1e-3                  # Adam, forward step (1e-2 … 1e-7)
+    prox_steps: int = 3
+    prox_lr: float = 0.01             # length of each normalised proximal step
+    iterations: int = 300
+    eval_every: int = 20
+    eval_tasks: int = 4
+    seed: int = 0
+
+
+@dataclass
+class MetaTrainingResult:
+    policy: SetTransformerPolicy
+    history: pd.DataFrame
+    best: dict
+    seconds: float
+
+
+def policy_inputs(features: np.ndarray, group_codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """What the policy sees of an item: its representation and a one-hot of its group."""
+    onehot = np.eye(n_groups, dtype=np.float32)[np.asarray(group_codes, dtype=np.int64)]
+    return np.concatenate([np.asarray(features, dtype=np.float32), onehot], axis=1)
+
+
+class _Tasks:
+    """Draws disjoint (seed, pool, validation) index triples from D."""
+
+    def __init__(self, n: int, y: np.ndarray, config: MetaConfig, rng: np.random.Generator):
+        need = config.n_initial + config.pool_size + config.validation_size
+        if need > n:
+            raise ValueError(f"a task needs {need} rows (n_initial + pool_size + validation_size), "
+                             f"but the meta-train data has {n}")
+        if config.budget > config.pool_size:
+            raise ValueError(f"budget ({config.budget}) is larger than the task pool ({config.pool_size})")
+        self.n, self.y, self.config, self.rng = n, y, config, rng
+
+    def draw(self):
+        c = self.config
+        for _ in range(100):
+            order = self.rng.permutation(self.n)
+            seed = order[:c.n_initial]
+            if c.n_initial == 0 or len(np.unique(self.y[seed])) == 2:
+                pool = order[c.n_initial:c.n_initial + c.pool_size]
+                val = order[c.n_initial + c.pool_size:c.n_initial + c.pool_size + c.validation_size]
+                return seed, pool, val
+        raise ValueError("could not draw a seed set with both classes")
+
+
+def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_groups: int, *,
+               config: MetaConfig = MetaConfig(),
+               progress: Callable[[int, dict], None] | None = None) -> MetaTrainingResult:
+    """Meta-train a selection policy on D = (features, y, group_codes); see the module docstring."""
+    start_time = time.perf_counter()
+    device = default_device()
+    c = config
+    rng = np.random.default_rng(c.seed)
+    generator = torch.Generator().manual_seed(c.seed)
+    F_all = torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
+    inputs_all = torch.as_tensor(policy_inputs(features, group_codes, n_groups), device=device)
+    y_all = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device)
+    g_all = torch.as_tensor(np.asarray(group_codes), dtype=torch.int64, device=device)
+    tasks = _Tasks(len(y_all), np.asarray(y), c, rng)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(c.seed)
+        policy = SetTransformerPolicy(inputs_all.shape[1], width=c.width, layers=c.layers, heads=c.heads,
+                                      temperature=c.temperature).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=c.lr)
+    k = F_all.shape[1]
+
+    def learner(seed, pool, weights):
+        feats = torch.cat([F_all[seed], F_all[pool]])
+        labels = torch.cat([y_all[seed], y_all[pool]])
+        w = torch.cat([torch.ones(len(seed), device=device), weights])
+        return train_head(init_head(k, device=device), feats, labels, w,
+                          steps=c.inner_steps, lr=c.inner_lr, l2=c.inner_l2)
+
+    def simulate_task(seed, pool, val, gumbel):
+        logits = policy(inputs_all[pool])
+        tau = policy.temperature.clamp(c.min_temperature, c.max_temperature)
+        weights = relaxed_top_b(logits, c.budget, temperature=tau, gumbel=gumbel)
+        params = learner(seed, pool, weights)
+        val_logits = head_logits(params, F_all[val])
+        loss = F.binary_cross_entropy_with_logits(val_logits, y_all[val])
+        disparity = metrics.soft_demographic_parity(torch.sigmoid(val_logits), g_all[val], method=c.disparity)
+        return loss, disparity
+
+    eval_tasks = [(*tasks.draw(), sample_gumbel((c.pool_size,), generator=generator).to(device))
+                  for _ in range(c.eval_tasks)]
+
+    @torch.no_grad()
+    def evaluate(picker) -> dict:
+        f1s, dps, positives = [], [], []
+        for seed, pool, val, gumbel in eval_tasks:
+            chosen = picker(pool, gumbel)
+            weights = torch.zeros(len(pool), device=device)
+            weights[chosen] = 1.0
+            with torch.enable_grad():  # train_head differentiates its own loss
+                params = learner(seed, pool, weights)
+            predicted = (head_logits(params, F_all[val]) > 0).long().cpu().numpy()
+            truth, groups = y_all[val].long().cpu().numpy(), g_all[val].cpu().numpy()
+            f1s.append(metrics.f1(truth, predicted))
+            dps.append(metrics.demographic_parity_difference(truth, predicted, sensitive_features=groups,
+                                                             method=c.disparity))
+            positives.append(float(y_all[pool][chosen].mean()))
+        return {"eval_f1": float(np.mean(f1s)), "eval_disparity": float(np.mean(dps)),
+                "eval_positive_share": float(np.mean(positives))}
+
+    def policy_picker(pool, gumbel):
+        return gumbel_top_b(policy(inputs_all[pool]), c.budget, gumbel=gumbel)
+
+    def random_picker(pool, gumbel):
+        return gumbel_top_b(torch.zeros(len(pool), device=device), c.budget, gumbel=gumbel)
+
+    baseline = evaluate(random_picker)
+    history, best, best_state = [], None, None
+    for iteration in range(1, c.iterations + 1):
+        policy.train()
+        seed, pool, val = tasks.draw()
+        gumbel = sample_gumbel((c.pool_size,), generator=generator).to(device)
+        # Forward step: gradient of the validation loss through the unrolled learner.
+        loss, disparity = simulate_task(seed, pool, val, gumbel)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        anchor = [p.detach().clone() for p in policy.parameters()]
+        # Backward (proximal) step on η·χ̃ + ½‖θ − θ̂‖², same task and noise.
+        prox_taken = 0
+        for _ in range(c.prox_steps):
+            _, disparity_now = simulate_task(seed, pool, val, gumbel)
+            if float(disparity_now.detach()) <= c.rho:
+                break
+            grads = torch.autograd.grad(disparity_now, list(policy.parameters()), allow_unused=True)
+            norm = torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.tensor(0.0)))
+            if not torch.isfinite(norm) or norm == 0:
+                break
+            with torch.no_grad():
+                for p, g, a in zip(policy.parameters(), grads, anchor):
+                    step = (c.prox_lr * g / norm) if g is not None else 0.0
+                    p.sub_(step + c.prox_lr * (p - a))
+            prox_taken += 1
+        row = {"iteration": iteration, "val_loss": float(loss.detach()), "val_soft_disparity": float(disparity.detach()),
+               "temperature": float(policy.temperature), "prox_steps": prox_taken}
+        if iteration % c.eval_every == 0 or iteration == c.iterations:
+            policy.eval()
+            row.update(evaluate(policy_picker))
+            feasible = row["eval_disparity"] <= c.rho
+            key = (feasible, row["eval_f1"] if feasible else -row["eval_disparity"])
+            if best is None or key > best["key"]:
+                best = {"key": key, "iteration": iteration, **{k: row[k] for k in row if k.startswith("eval_")}}
+                best_state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+        history.append(row)
+        if progress is not None:
+            progress(iteration, row)
+    policy.load_state_dict(best_state)
+    policy.eval()
+    best = {k: v for k, v in best.items() if k != "key"}
+    best.update({f"random_{k}": v for k, v in baseline.items()})
+    return MetaTrainingResult(policy=policy, history=pd.DataFrame(history), best=best,
+                              seconds=time.perf_counter() - start_time)
+
+
+@dataclass
+class TrainedPolicy:
+    """A policy file's contents: the policy, the representation it reads, and its provenance."""
+
+    policy: SetTransformerPolicy
+    representation: Representation
+    metadata: dict
+
+    @property
+    def group_names(self) -> list[str]:
+        return list(self.metadata["group_names"])
+
+
+def save_trained_policy(path, result: MetaTrainingResult, representation: Representation, *,
+                        config: MetaConfig, group_names, dataset: str, sensitive: str, split_seed: int) -> None:
+    """Write policy + representation + provenance to one file (tensors and JSON, no pickles)."""
+    save_policy(result.policy, path, metadata={
+        "dataset": dataset, "sensitive": sensitive, "split_seed": split_seed,
+        "group_names": [str(g) for g in group_names], "config": asdict(config),
+        "learner": {"steps": config.inner_steps, "lr": config.inner_lr, "l2": config.inner_l2},
+        "best": result.best, "training_seconds": result.seconds, "torch": torch.__version__,
+        "representation": base64.b64encode(representation.to_bytes()).decode("ascii"),
+    })
+
+
+def load_trained_policy(path, *, device=None) -> TrainedPolicy:
+    """Read a file written by :func:`save_trained_policy` (``torch.load(weights_only=True)``)."""
+    policy, metadata = load_policy(path, device=device)
+    try:
+        representation = Representation.from_bytes(base64.b64decode(metadata["representation"]))
+    except (KeyError, ValueError) as error:
+        from fairal.panda.policy import PolicyFileError
+
+        raise PolicyFileError(f"{path!s} has no usable representation ({error})") from error
+    return TrainedPolicy(policy=policy, representation=representation, metadata=metadata)
