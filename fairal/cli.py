@@ -120,14 +120,23 @@ def _cmd_simulate(args) -> int:
     budgets = default_budgets(args.budget, args.step)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    representation, strategy_params = args.representation, {}
+    if args.policy or any(m.startswith("panda") for m in methods):
+        from fairal.strategies.panda import DEFAULT_POLICY
+        from fairal.panda.train import load_trained_policy
+
+        policy_path = args.policy or str(DEFAULT_POLICY)
+        strategy_params["panda"] = {"policy_path": policy_path}
+        if args.representation == "pretrained":  # every method sees the features PANDA was trained on
+            representation = load_trained_policy(policy_path).representation
     with tqdm(total=len(methods) * len(seeds), desc="simulate", unit="run") as bar:
         def progress(message):
             bar.set_postfix_str(message)
             bar.update()
 
         frame = simulate(dataset, methods, seeds=seeds, budgets=budgets, split_seed=args.split_seed,
-                         n_initial=args.n_initial, representation=args.representation,
-                         query_batch=args.query_batch,
+                         n_initial=args.n_initial, representation=representation, learner=args.learner,
+                         query_batch=args.query_batch, strategy_params=strategy_params,
                          trainer_params={"fairlearn": {"difference_bound": args.rho}}, progress=progress)
     frame.insert(0, "dataset", dataset.name)
     frame.to_csv(out / "simulation.csv", index=False)
@@ -222,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--step", type=int, default=25, help="evaluate every STEP labels")
     sim.add_argument("--query-batch", type=int, default=10, help="adaptive strategies re-query every N labels")
     sim.add_argument("--n-initial", type=int, default=50, help="labeled seed examples drawn from the meta-train half")
-    sim.add_argument("--representation", default="pretrained", choices=["pretrained", "raw"])
+    sim.add_argument("--representation", default="pretrained", choices=["pretrained", "raw"],
+                     help="pretrained: an MLP trained on the meta-train half (the PANDA policy's own, "
+                          "when a panda method runs); raw: the encoded features")
+    sim.add_argument("--learner", default="erm", help="trainer of the non-fairlearn methods: erm (converged "
+                                                      "logistic regression) or head (PANDA's few-step head)")
+    sim.add_argument("--policy", help="PANDA policy file (default: the shipped Adult policy)")
     sim.add_argument("--rho", type=float, default=0.04, help="demographic-parity bound for fairlearn (and the plots)")
     sim.add_argument("--split-seed", type=int, default=0)
     sim.add_argument("--out", default="simulation", help="output folder")

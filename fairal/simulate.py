@@ -61,7 +61,12 @@ METHODS: dict[str, Method] = {
     "fal_exact": Method("fal_exact", "erm", "FAL with exact refits per candidate and label"),
     "fairlearn": Method("random", "fairlearn", "random selection, fairlearn ExponentiatedGradient (DP ≤ ρ)"),
     "fairlearn_al": Method("margin", "fairlearn", "margin selection, fairlearn ExponentiatedGradient (DP ≤ ρ)"),
+    "panda": Method("panda", "head", "PANDA's meta-learned policy, evaluated with the learner it was trained through"),
+    "panda_lr": Method("panda", "erm", "PANDA's picks, evaluated with a converged logistic regression"),
 }
+
+#: Methods whose trainer is fixed whatever ``learner`` says (their trainer *is* the method).
+_FIXED_TRAINER = {"fairlearn", "fairlearn_al", "panda", "panda_lr"}
 
 
 def default_budgets(budget: int = 400, step: int = 25) -> list[int]:
@@ -93,9 +98,11 @@ def simulate(
     budgets: Sequence[int] = tuple(default_budgets()),
     split_seed: int = 0,
     n_initial: int = 50,
-    representation: str = "pretrained",
+    representation="pretrained",
+    learner: str = "erm",
     query_batch: int = 10,
     trainer_params: dict[str, dict] | None = None,
+    strategy_params: dict[str, dict] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Run every method for every seed; one row per (method, seed, budget).
@@ -103,16 +110,27 @@ def simulate(
     Columns: method, strategy, trainer, seed, budget, n_labels, every metric
     of :data:`fairal.metrics.METRICS`, select_seconds and fit_seconds
     (cumulative selection / training time of the run up to that budget).
-    ``progress`` is called with a short message after each run.
+    ``representation``: "pretrained", "raw", or a
+    :class:`fairal.representation.Representation` (e.g. the one stored in a
+    PANDA policy file, so every method sees the features PANDA was trained on).
+    ``learner``: the trainer of every method whose trainer is not part of the
+    method itself ("erm" = converged logistic regression, "head" = PANDA's
+    few-step linear head). ``progress`` is called with a message after each run.
     """
-    if representation not in ("pretrained", "raw"):
-        raise ValueError(f"representation must be 'pretrained' or 'raw', got {representation!r}")
+    from fairal.representation import Representation
+
+    if not isinstance(representation, Representation) and representation not in ("pretrained", "raw"):
+        raise ValueError(f"representation must be 'pretrained', 'raw' or a Representation, got {representation!r}")
+    if learner not in TRAINERS:
+        raise ValueError(f"learner must be one of {sorted(TRAINERS)}, got {learner!r}")
     if query_batch < 1:
         raise ValueError(f"query_batch must be at least 1, got {query_batch}")
     split = panda_split(len(dataset), seed=split_seed)
     budgets = _check(methods, budgets, len(split.pool))
     features = dataset.X
-    if representation == "pretrained":
+    if isinstance(representation, Representation):
+        features = representation.transform(dataset.X)
+    elif representation == "pretrained":
         start = time.perf_counter()
         encoder = pretrain_representation(dataset.X[split.meta_train], dataset.y[split.meta_train],
                                           random_state=split_seed)
@@ -124,17 +142,20 @@ def simulate(
         initial = draw_initial(dataset, split.meta_train, n_initial, seed)
         for name in methods:
             start = time.perf_counter()
+            trainer = METHODS[name].trainer if name in _FIXED_TRAINER else learner
             rows += _run(dataset, features, split, initial, name, seed, budgets, query_batch,
-                         (trainer_params or {}).get(METHODS[name].trainer, {}))
+                         trainer, (trainer_params or {}).get(trainer, {}),
+                         (strategy_params or {}).get(METHODS[name].strategy, {}))
             if progress is not None:
                 progress(f"{name} seed {seed}: {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
 
 
-def _run(dataset, features, split, initial, name, seed, budgets, query_batch, trainer_params) -> list[dict]:
+def _run(dataset, features, split, initial, name, seed, budgets, query_batch, trainer_name,
+         trainer_params, strategy_params) -> list[dict]:
     method = METHODS[name]
-    strategy = make_strategy(method.strategy, random_state=seed)
-    trainer = make_trainer(method.trainer, **trainer_params)
+    strategy = make_strategy(method.strategy, random_state=seed, **strategy_params)
+    trainer = make_trainer(trainer_name, **trainer_params)
     y, group = dataset.y, dataset.group
     test_X, test_y, test_group = features[split.test], y[split.test], group[split.test]
     selected: list[int] = []
@@ -170,7 +191,7 @@ def _run(dataset, features, split, initial, name, seed, budgets, query_batch, tr
         if len(labeled) != len(initial) + len(selected):
             model, labeled = fit()
         scores = metrics.evaluate(test_y, model.predict(test_X), sensitive_features=test_group)
-        rows.append({"method": name, "strategy": method.strategy, "trainer": method.trainer, "seed": seed,
+        rows.append({"method": name, "strategy": method.strategy, "trainer": trainer_name, "seed": seed,
                      "budget": budget, "n_labels": len(labeled), **scores,
                      "select_seconds": select_seconds, "fit_seconds": fit_seconds})
     return rows

@@ -9,7 +9,7 @@ import state
 from fairal.datasets import DatasetError, list_datasets
 from fairal.metrics import DISPARITY_METRICS, LABELS
 from fairal.projects import CsvSource, ProjectError, ProjectSettings, create_project
-from fairal.strategies import STRATEGIES
+from fairal.strategies import OFFLINE_ONLY, STRATEGIES
 from fairal.trainers import TRAINERS
 
 store = state.store()
@@ -64,8 +64,11 @@ else:
 left, right = st.columns(2)
 name = left.text_input("Project name", key="setup_name",
                        value=f"{dataset_name} project {len(projects) + 1}")
-strategy = left.selectbox("Query strategy", list(STRATEGIES), index=list(STRATEGIES).index("entropy"),
-                          key="setup_strategy")
+strategy_names = [name for name in STRATEGIES if name not in OFFLINE_ONLY]
+strategy = left.selectbox("Query strategy", strategy_names, index=strategy_names.index("entropy"),
+                          key="setup_strategy",
+                          help="panda uses the shipped policy meta-trained on Adult (sex); "
+                               "fal is FAL with fast one-step updates (exact FAL is too slow for live use)")
 trainers = left.multiselect("Trainers", list(TRAINERS), default=["erm"], key="setup_trainers")
 budget = right.number_input("Labeling budget B", min_value=1, value=400, step=50, key="setup_budget")
 metric = right.selectbox("Disparity metric", list(DISPARITY_METRICS), format_func=lambda m: LABELS.get(m, m),

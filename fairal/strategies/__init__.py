@@ -1,6 +1,9 @@
 """Query strategies behind one small base (``query(...) -> pool positions``)."""
 
 from fairal.strategies._base import EmptyPoolError, PoolExhaustedError, QueryStrategy, ScoreBasedStrategy
+from fairal.strategies.fal import FAL, ExactFAL
+from fairal.strategies.group_random import GroupAwareRandomSampling
+from fairal.strategies.panda import PandaSampling
 from fairal.strategies.uncertainty import EntropySampling, MarginSampling, RandomSampling
 
 __all__ = [
@@ -11,12 +14,24 @@ __all__ = [
     "RandomSampling",
     "MarginSampling",
     "EntropySampling",
+    "GroupAwareRandomSampling",
+    "FAL",
+    "ExactFAL",
+    "PandaSampling",
     "STRATEGIES",
+    "OFFLINE_ONLY",
     "make_strategy",
 ]
 
 #: Strategies selectable by name in projects, the app and the command line.
-STRATEGIES = {cls.name: cls for cls in (RandomSampling, MarginSampling, EntropySampling)}
+STRATEGIES = {
+    cls.name: cls
+    for cls in (RandomSampling, MarginSampling, EntropySampling, GroupAwareRandomSampling, FAL, ExactFAL,
+                PandaSampling)
+}
+
+#: Too slow to re-rank a large pool after every label (minutes per query); simulate and tests only.
+OFFLINE_ONLY = frozenset({"fal_exact"})
 
 
 def make_strategy(name: str, **params) -> QueryStrategy:
