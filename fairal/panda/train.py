@@ -55,7 +55,7 @@ from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
 from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
 from fairal.representation import Representation
 
-__all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "policy_inputs", "save_trained_policy",
+__all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "proximal_step", "policy_inputs", "save_trained_policy",
            "load_trained_policy", "TrainedPolicy"]
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,34 @@ class _Tasks:
                 val = order[c.n_initial + c.pool_size:c.n_initial + c.pool_size + c.validation_size]
                 return seed, pool, val
         raise ValueError("could not draw a seed set with both classes")
+
+
+def proximal_step(policy: torch.nn.Module, disparity_fn: Callable[[], torch.Tensor], *, rho: float,
+                  step_size: float, steps: int) -> int:
+    """Approximate prox: argmin_θ η·χ̃(θ) + ½‖θ − θ̂‖² by a few gradient steps from θ̂ (the current θ).
+
+    χ̃ = disparity when it exceeds ρ, else 0 (then we stop: the constraint
+    holds). Each step moves θ by ``step_size`` along the normalised disparity
+    gradient plus ``step_size·(θ − θ̂)`` back towards θ̂. Returns the number of
+    steps taken.
+    """
+    params = list(policy.parameters())
+    anchor = [p.detach().clone() for p in params]
+    taken = 0
+    for _ in range(steps):
+        disparity = disparity_fn()
+        if float(disparity.detach()) <= rho:
+            break
+        grads = torch.autograd.grad(disparity, params, allow_unused=True)
+        norm = torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.tensor(0.0)))
+        if not torch.isfinite(norm) or norm == 0:
+            break
+        with torch.no_grad():
+            for p, g, a in zip(params, grads, anchor):
+                step = (step_size * g / norm) if g is not None else 0.0
+                p.sub_(step + step_size * (p - a))
+        taken += 1
+    return taken
 
 
 def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_groups: int, *,
@@ -203,24 +231,13 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        anchor = [p.detach().clone() for p in policy.parameters()]
+        with torch.no_grad():  # project τ back into its box (a clamp alone would freeze it outside)
+            policy.log_temperature.clamp_(np.log(c.min_temperature), np.log(c.max_temperature))
         # Backward (proximal) step on η·χ̃ + ½‖θ − θ̂‖², same task and noise.
-        prox_taken = 0
-        for _ in range(c.prox_steps):
-            _, disparity_now = simulate_task(seed, pool, val, gumbel)
-            if float(disparity_now.detach()) <= c.rho:
-                break
-            grads = torch.autograd.grad(disparity_now, list(policy.parameters()), allow_unused=True)
-            norm = torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.tensor(0.0)))
-            if not torch.isfinite(norm) or norm == 0:
-                break
-            with torch.no_grad():
-                for p, g, a in zip(policy.parameters(), grads, anchor):
-                    step = (c.prox_lr * g / norm) if g is not None else 0.0
-                    p.sub_(step + c.prox_lr * (p - a))
-            prox_taken += 1
+        prox_taken = proximal_step(policy, lambda: simulate_task(seed, pool, val, gumbel)[1],
+                                   rho=c.rho, step_size=c.prox_lr, steps=c.prox_steps)
         row = {"iteration": iteration, "val_loss": float(loss.detach()), "val_soft_disparity": float(disparity.detach()),
-               "temperature": float(policy.temperature), "prox_steps": prox_taken}
+               "temperature": float(policy.temperature.detach()), "prox_steps": prox_taken}
         if iteration % c.eval_every == 0 or iteration == c.iterations:
             policy.eval()
             row.update(evaluate(policy_picker))
