@@ -32,6 +32,8 @@ def main() -> None:
     split = panda_split(len(adult), seed=0)
     trained = load_trained_policy(DEFAULT_POLICY)
     rows = []
+    # Warm-up: the first run in a process pays torch's and the policy file's start-up costs.
+    simulate(adult, ["random", "panda"], seeds=[0], budgets=[0, 25], representation=trained.representation)
     for method in METHODS:
         start = time.perf_counter()
         frame = simulate(adult, [method], seeds=[0], budgets=default_budgets(400, 25),

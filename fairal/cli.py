@@ -151,6 +151,21 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_plot_simulation(args) -> int:
+    from pathlib import Path
+
+    from fairal.plots import simulation_figures
+
+    folder = Path(args.folder)
+    table = folder / "simulation.csv"
+    if not table.exists():
+        raise ValueError(f"no simulation.csv in {folder}")
+    frame = pd.read_csv(table)
+    written = _write_figures(simulation_figures(frame, threshold=args.rho), folder / "figures")
+    print(f"wrote {len(written)} figure files in {folder / 'figures'}")
+    return 0
+
+
 def _cmd_train_policy(args) -> int:
     from dataclasses import fields, replace
     from pathlib import Path
@@ -241,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--split-seed", type=int, default=0)
     sim.add_argument("--out", default="simulation", help="output folder")
     sim.set_defaults(func=_cmd_simulate)
+
+    replot = commands.add_parser("plot-simulation", help="redraw the figures of a simulate output folder")
+    replot.add_argument("folder", help="a folder written by `simulate` (holds simulation.csv)")
+    replot.add_argument("--rho", type=float, default=0.04, help="constraint line")
+    replot.set_defaults(func=_cmd_plot_simulation)
 
     from dataclasses import fields
 

@@ -51,7 +51,8 @@ def test_summary_has_mean_and_standard_error(small_run):
 
 def test_figures_are_built(small_run):
     figures = simulation_figures(small_run, threshold=0.04)
-    assert set(figures) == {"budget_f1", "budget_dp", "final_dp_vs_f1", "final_erb_vs_f1"}
+    assert set(figures) == {"budget_f1", "budget_dp", "final_dp_vs_f1", "final_dp_between_vs_f1",
+                            "final_erb_vs_f1"}
     assert len(figures["final_dp_vs_f1"].data) == 2
 
 
