@@ -88,7 +88,7 @@ def _write_figures(figures: dict, folder) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     written, png_ok = [], True
     for name, figure in figures.items():
-        figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+        figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")  # works offline
         written.append(str(folder / f"{name}.html"))
         if png_ok:
             try:
