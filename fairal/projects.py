@@ -39,6 +39,7 @@ __all__ = [
     "open_project",
     "ensure_default_project",
     "DEFAULT_PROJECT_NAME",
+    "DEFAULT_PROJECT",
     "ProjectError",
     "draw_initial",
 ]
@@ -66,6 +67,9 @@ class ProjectSettings:
     threshold: float = 0.04
     split_seed: int = 0
     n_initial: int = 50
+    #: "raw": the data set's encoded features; "representation": the features of the shipped
+    #: PANDA policy's pretrained representation (what PANDA and its learner were trained on).
+    features: str = "raw"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def _validate(settings: ProjectSettings) -> None:
         raise ProjectError(f"budget must be at least 1, got {settings.budget}")
     if settings.n_initial < 2:
         raise ProjectError(f"n_initial must be at least 2 (one example of each class), got {settings.n_initial}")
+    if settings.features not in ("raw", "representation"):
+        raise ProjectError(f"features must be 'raw' or 'representation', got {settings.features!r}")
 
 
 def _load_csv_source(source: CsvSource) -> Dataset:
@@ -143,6 +149,19 @@ class Project:
     def name(self) -> str:
         return self.row["name"]
 
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        """What the trainers and strategies see: encoded features, or the PANDA representation."""
+        if (self.row.get("config") or {}).get("features", "raw") != "representation":
+            return self.dataset.X
+        from fairal.strategies.panda import PandaSampling
+
+        representation = PandaSampling().trained_policy().representation
+        if self.dataset.X.shape[1] != representation.n_features:
+            raise ProjectError(f"the shipped PANDA representation reads {representation.n_features} features; "
+                               f"{self.dataset.name} has {self.dataset.X.shape[1]}")
+        return representation.transform(self.dataset.X)
+
     @property
     def budget(self) -> int:
         return int(self.row["budget"])
@@ -165,7 +184,7 @@ class Project:
     def training_arrays(self, labels: dict[int, int]):
         """(X, y, group) of the seed examples (their known labels) plus the given pool labels."""
         labeled = self.positions(labels.keys())
-        X = np.concatenate([self.dataset.X[self.seed], self.dataset.X[labeled]])
+        X = np.concatenate([self.features[self.seed], self.features[labeled]])
         y = np.concatenate([self.dataset.y[self.seed], np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
         group = np.concatenate([self.dataset.group[self.seed], self.dataset.group[labeled]])
         return X, y, group
@@ -173,7 +192,7 @@ class Project:
     def evaluate(self, model: FittedModel) -> dict[str, float]:
         """Every metric of :data:`fairal.metrics.METRICS` on the project's test set."""
         data = self.dataset
-        return metrics.evaluate(data.y[self.test], model.predict(data.X[self.test]),
+        return metrics.evaluate(data.y[self.test], model.predict(self.features[self.test]),
                                 sensitive_features=data.group[self.test])
 
     def ranking(self, model: FittedModel | None, labels: dict[int, int]):
@@ -187,7 +206,7 @@ class Project:
         y = np.concatenate([self.dataset.y[self.seed],
                             np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
         strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]))
-        order = strategy.rank(model, self.dataset.X, unlabeled, labeled, y, groups=self.dataset.group)
+        order = strategy.rank(model, self.features, unlabeled, labeled, y, groups=self.dataset.group)
         score_of = dict(zip(unlabeled.tolist(), strategy.last_scores_.tolist()))
         return [(int(ids[p]), rank, float(score_of[int(p)])) for rank, p in enumerate(order.tolist())]
 
@@ -220,7 +239,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     _validate(settings)
     if store.project_by_name(settings.name) is not None:
         raise ProjectError(f"a project named {settings.name!r} already exists")
-    config = {"n_initial": settings.n_initial}
+    config = {"n_initial": settings.n_initial, "features": settings.features}
     if csv is not None:
         dataset = _load_csv_source(csv)
         dataset_name, sensitive = f"csv:{csv.filename}", csv.sensitive
@@ -273,9 +292,16 @@ def open_project(store, project_id: int) -> Project:
     return Project(row, dataset, roles)
 
 
+#: The demo: PANDA's shipped policy picks, and two learners show whether its parity transfers —
+#: "head" (the few-step linear head it was meta-trained through) and "erm" (a converged logistic
+#: regression), both on the policy's representation.
+DEFAULT_PROJECT = ProjectSettings(name=DEFAULT_PROJECT_NAME, strategy="panda", trainers=("head", "erm"),
+                                  metric="demographic_parity_to_overall", features="representation")
+
+
 def ensure_default_project(store) -> int:
     """The ready-to-label Adult project a newcomer sees; created on first use."""
     existing = store.project_by_name(DEFAULT_PROJECT_NAME)
     if existing is not None:
         return int(existing["id"])
-    return create_project(store, ProjectSettings(name=DEFAULT_PROJECT_NAME))
+    return create_project(store, DEFAULT_PROJECT)

@@ -79,13 +79,17 @@ with st.expander("Advanced"):
     n_initial = st.number_input("Initial labeled examples (seed set, from the meta-train half)",
                                 min_value=2, value=50, key="setup_n_initial")
     split_seed = st.number_input("Split seed", min_value=0, value=0, key="setup_split_seed")
+    features = st.radio("Features the models see", ["raw", "representation"], horizontal=True,
+                        key="setup_features",
+                        help="representation: the shipped PANDA policy's pretrained representation of Adult "
+                             "(what PANDA and its 'head' learner were trained on); Adult only")
 
 if st.button("Create project", type="primary", key="setup_create",
              disabled=source == "Upload a CSV" and csv is None):
     settings = ProjectSettings(name=name, dataset=dataset_name, sensitive=sensitive or "", strategy=strategy,
                                trainers=tuple(trainers), budget=int(budget), metric=metric,
                                threshold=float(threshold), split_seed=int(split_seed),
-                               n_initial=int(n_initial))
+                               n_initial=int(n_initial), features=features)
     try:
         with st.spinner("Splitting, training the first model and ranking the pool…"):
             project_id = create_project(store, settings, csv=csv)
