@@ -10,7 +10,7 @@ from fairal.datasets import DatasetError, list_datasets
 from fairal.metrics import DISPARITY_METRICS, LABELS
 from fairal.projects import CsvSource, ProjectError, ProjectSettings, create_project
 from fairal.strategies import OFFLINE_ONLY, STRATEGIES
-from fairal.trainers import TRAINERS
+from fairal.trainers import NEEDS_VALIDATION, TRAINERS
 
 store = state.store()
 st.title("Setup")
@@ -69,7 +69,10 @@ strategy = left.selectbox("Query strategy", strategy_names, index=strategy_names
                           key="setup_strategy",
                           help="panda uses the shipped policy meta-trained on Adult (sex); "
                                "fal is FAL with fast one-step updates (exact FAL is too slow for live use)")
-trainers = left.multiselect("Trainers", list(TRAINERS), default=["erm"], key="setup_trainers")
+trainers = left.multiselect("Trainers", [t for t in TRAINERS if t not in NEEDS_VALIDATION], default=["erm"],
+                            key="setup_trainers",
+                            help="retrained after every label; FR-Train needs a clean validation set "
+                                 "(built with the crowd tools, coming next) and is offered then")
 budget = right.number_input("Labeling budget B", min_value=1, value=400, step=50, key="setup_budget")
 metric = right.selectbox("Disparity metric", list(DISPARITY_METRICS), format_func=lambda m: LABELS.get(m, m),
                          key="setup_metric")

@@ -3,12 +3,22 @@
 from fairal.trainers._base import Trainer, as_arrays
 from fairal.trainers.erm import ERMTrainer
 from fairal.trainers.fairlearn import FairlearnTrainer, MixtureModel
+from fairal.trainers.forml import FORMLTrainer
+from fairal.trainers.frtrain import FRTrainTrainer
 from fairal.trainers.head import HeadTrainer
+from fairal.trainers.irw import CVaRTrainer, IRWOTrainer, IRWTrainer
 
-__all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTrainer", "as_arrays", "TRAINERS", "make_trainer"]
+__all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTrainer", "FORMLTrainer",
+           "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS", "NEEDS_VALIDATION", "make_trainer"]
 
 #: Trainers selectable by name in projects, the app and the command line.
-TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer}
+TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
+            "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
+
+#: Trainers that need the project's clean validation / exemplar set; the app offers them once
+#: projects have one (the crowd issue builds it), and they are too slow to retrain after every
+#: label inline.
+NEEDS_VALIDATION = frozenset({"frtrain"})
 
 
 def make_trainer(name: str, **params) -> Trainer:

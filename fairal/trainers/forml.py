@@ -4,8 +4,9 @@ One learnable logit ``w_i`` per training example (initialised to 0, so the
 weights start uniform). For every training batch (Algorithm 1 of the paper):
 
 * (7)  ``δ_c = ∇_θ Σ_i s_i ℓ_i(θ)`` with ``s = softmax(w_batch)``;
-* (8)  look-ahead ``θ̃ = θ − η_c δ_c`` (``reverse=False``) or ``θ̃ = θ + η_c δ_c``
-  (``reverse=True``, the default, see below), kept differentiable in ``w``;
+* (8)  look-ahead ``θ̃ = θ − η_c δ_c`` (``reverse=False``, the default) or
+  ``θ̃ = θ + η_c δ_c`` (``reverse=True``, the paper's choice, see below), kept
+  differentiable in ``w``;
 * (9–11) the fairness meta-loss ``L_f`` on an exemplar batch evaluated at ``θ̃``,
   differentiated with respect to ``w_batch``; ``w_batch ← w_batch − weight_lr · ∂L_f/∂w_batch``;
 * (12–13) the weighted loss recomputed with the *new* ``softmax(w_batch)`` and
@@ -28,8 +29,15 @@ Choices where the paper is silent or loose (documented, not guessed silently):
   with ``g_i = ∇_θ ℓ_i``, ``ḡ = Σ_j s_j g_j``): without reverse, examples whose
   gradient step lowers the meta-loss gain weight (Ren et al., 2018); with
   reverse, the weights move the other way (the multiplier-style ascent of BDMM).
-  Which works better is an empirical question; ``benchmarks/forml_digits_adult.py``
-  measures both.
+  In the paper ``η_f = η_c = lr`` with a softmax over 128–256 examples, so ``w``
+  moves by ``O(lr²/n_b)`` per visit, which is consistent with Table 7's "little
+  effect". With a ``weight_lr`` large enough to move the weights, reverse
+  measurably *up*-weights the corrupted labels on digits (learned-logit gap
+  corrupted − clean ≈ +0.5 at ``weight_lr=1``, +10 at 10, accuracy collapsing),
+  while the ordinary sign down-weights them; hence the default
+  ``reverse=False``. ``benchmarks/forml_digits_adult.py`` measures both.
+* **weight_lr** defaults to 1.0, not ``lr``: with ``weight_lr = lr`` the weights
+  do not move measurably (see above). Chosen on digits (0.1 … 30 tried, one seed).
 * **Step 13** in the paper reuses ``η_f`` for θ, apparently a typo (A.1: "SGD
   with the same learning rate as the model parameter learning rate"); we use
   ``lr`` for θ and ``weight_lr`` for ``w``.
@@ -73,18 +81,26 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.func import functional_call, grad
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
 from fairal.trainers._base import as_arrays
-from fairal.trainers.erm import classification_loss
+from fairal.trainers.erm import classification_loss as _erm_loss
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
 
 logger = logging.getLogger(__name__)
 
 META_LOSSES = ("max_loss_d", "mean_loss_d", "cross_entropy")
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ERM's per-example cross-entropy, with binary targets cast to the logits' dtype (float64 stays float64)."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.to(logits.dtype), reduction="none")
+    return _erm_loss(logits, y)
 
 
 def meta_loss_value(losses: torch.Tensor, group: torch.Tensor, n_groups: int, kind: str) -> torch.Tensor:
@@ -152,9 +168,9 @@ class FORMLTrainer:
         epochs: int = 20,
         batch_size: int = 128,
         lr: float = 0.01,
-        weight_lr: float = 100.0,
+        weight_lr: float = 1.0,
         inner_lr: float | None = None,
-        reverse: bool = True,
+        reverse: bool = False,
         exemplar_min_per_group: int = 3,
         ema: float = 0.9,
         condense: float = 0.0,

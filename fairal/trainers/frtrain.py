@@ -68,7 +68,14 @@ from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
 from fairal.trainers._base import as_arrays
 
-__all__ = ["FRTrainTrainer", "RobustnessDiscriminator", "FairnessDiscriminator", "example_weights"]
+__all__ = [
+    "FRTrainTrainer",
+    "FairnessDiscriminator",
+    "RobustnessDiscriminator",
+    "example_weights",
+    "robust_input",
+    "robustness_term",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +126,22 @@ def example_weights(scores: torch.Tensor, classifier_loss: float, discriminator_
     ratio = classifier_loss / max(discriminator_loss, 1e-12)
     r = 1.0 / (1.0 + np.exp(-(ratio - C)))
     return r * scores + (1.0 - r)
+
+
+def robust_input(X: torch.Tensor, z: torch.Tensor, y: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """D_r's input ``[x, z, y]``: z as one 0/1 column for two groups, one-hot otherwise.
+
+    ``y`` is a true 0/1 label (validation rows) or the classifier's probability
+    (training rows); the latter keeps its graph, so gradients reach the classifier.
+    """
+    zcols = z.float().unsqueeze(1) if n_groups == 2 else F.one_hot(z, n_groups).float()
+    return torch.cat([X, zcols, y.float().unsqueeze(1)], dim=1)
+
+
+def robustness_term(d_robust: nn.Module, fake_input: torch.Tensor) -> torch.Tensor:
+    """``BCE(D_r(x, z, ŷ), 0)``: the classifier *maximises* it (enters its loss as ``−λr·term``)."""
+    logits = d_robust(fake_input)
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
 def _group_codes(group, categories=None) -> tuple[np.ndarray, np.ndarray]:
@@ -215,13 +238,17 @@ class FRTrainTrainer:
             if int(value) != value or value < (1 if name in ("d_steps", "reweight_every", "robust_hidden") else 0):
                 raise ValueError(f"{name} must be a non-negative integer (d_steps/reweight_every >= 1), got {value!r}")
 
-    def _xzy(self, X: torch.Tensor, z: torch.Tensor, y: torch.Tensor, n_groups: int) -> torch.Tensor:
-        """D_r's input [x, z, y]: z as one 0/1 column for two groups, one-hot otherwise."""
-        zcols = z.float().unsqueeze(1) if n_groups == 2 else F.one_hot(z, n_groups).float()
-        return torch.cat([X, zcols, y.float().unsqueeze(1)], dim=1)
-
     def fit(self, data, *, sample_weight=None, validation=None) -> FittedModel:
+        """Train; see the class docstring. Runs single-threaded on CPU (tiny full-batch ops)."""
         self._check_params()
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)  # thread hand-offs cost more than these tiny matmuls
+            return self._fit(data, sample_weight, validation)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit(self, data, sample_weight, validation) -> FittedModel:
         X, y, group = as_arrays(data)
         if group is None:
             raise ValueError("FR-Train needs the sensitive group of each training row (a Dataset or (X, y, group))")
@@ -258,7 +285,7 @@ class FRTrainTrainer:
             if Xv.shape[1] != X.shape[1]:
                 raise ValueError(f"validation has {Xv.shape[1]} features, training {X.shape[1]}")
             zv, _ = _group_codes(gv, categories)
-            val_input = self._xzy(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
+            val_input = robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
                                   torch.as_tensor(yv, device=device), n_groups)
 
         # Rows and condition used by the fairness discriminator.
@@ -301,7 +328,7 @@ class FRTrainTrainer:
             warm = epoch < self.warmup
             logit = classifier(Xt).squeeze(-1)
             prob = torch.sigmoid(logit)
-            fake_input = self._xzy(Xt, zt, prob, n_groups) if robust else None
+            fake_input = robust_input(Xt, zt, prob, n_groups) if robust else None
 
             # Fairness discriminator (frozen during warm-up, Appendix A.4).
             if self.lambda_f > 0 and not warm:
@@ -318,7 +345,7 @@ class FRTrainTrainer:
                 )
                 d_r_loss.backward()
                 opt_r.step()
-                last_dr = float(d_r_loss)
+                last_dr = float(d_r_loss.detach())
 
             if not (warm or epoch % self.d_steps == 0):
                 continue
@@ -335,15 +362,16 @@ class FRTrainTrainer:
                     last_r = float(1.0 / (1.0 + np.exp(-(last_bce / max(last_dr, 1e-12) - self.C))))
                     weights = wt_user * r_weight
                 loss = (1.0 - self.lambda_f - self.lambda_r) * (weights * bce).mean()
+                # signs: the classifier minimises L1 + λf·L2 + λr·L3 with L2 = −BCE(D_f), L3 = −BCE(D_r(fake), 0)
                 if self.lambda_f > 0:
                     loss = loss - self.lambda_f * (weights[f_rows] * fair_cost(logit)).mean()
                 if robust:
-                    loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)
+                    loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)  # = robustness_term
             loss.backward()
             opt_c.step()
             last_bce = float((weights * bce).mean().detach())
             if epoch % 500 == 0:
-                history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr, "loss": float(loss)})
+                history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr, "loss": float(loss.detach())})
                 logger.debug("epoch %d: %s", epoch, history[-1])
 
         info = {
@@ -355,7 +383,7 @@ class FRTrainTrainer:
         if robust:
             with torch.no_grad():
                 prob = torch.sigmoid(classifier(Xt).squeeze(-1))
-                info["robustness_scores"] = torch.sigmoid(d_robust(self._xzy(Xt, zt, yt, n_groups))).cpu().numpy()
-                info["prediction_scores"] = torch.sigmoid(d_robust(self._xzy(Xt, zt, prob, n_groups))).cpu().numpy()
+                info["robustness_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, yt, n_groups))).cpu().numpy()
+                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, prob, n_groups))).cpu().numpy()
         self.discriminators_ = {"fair": d_fair, "robust": d_robust}
         return FittedModel(classifier, architecture=architecture, info=info)

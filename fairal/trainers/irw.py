@@ -81,6 +81,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: DBSCAN radius in cosine distance (1 − cos) used when ``dbscan_eps=None``.
+#: Study (benchmarks/irw_adult_compas.py, last-layer gradients, batches of 32,
+#: min_samples 5, one planted label flip per batch): eps 0.05 / 0.1 / 0.2 flag
+#: 23% / 13% / 4% of clean points and 88% / 73% / 38% of planted flips on Adult,
+#: 48% / 13% / 2% and 58% / 23% / 3% on COMPAS. 0.1 is the middle ground; lower
+#: it to catch more corrupted labels at the price of dropping more clean points.
 DEFAULT_DBSCAN_EPS = 0.1
 
 _SCHEMES = ("local", "global")
