@@ -630,8 +630,6 @@ def soft_demographic_parity(
     With probs exactly 0/1 and ``smooth=None`` this equals
     :func:`demographic_parity_difference` on the same weights.
     """
-    import torch
-
     _check_method(method)
     _check_soft_inputs({"probs": probs, "groups": groups, "weights": weights}, smooth)
     groups = groups.long()

@@ -1,4 +1,3 @@
-import io
 import time
 
 import numpy as np

@@ -8,7 +8,7 @@ import numpy as np
 
 from fairal.models import FittedModel
 
-__all__ = ["Trainer", "as_arrays"]
+__all__ = ["Trainer", "as_arrays", "check_sample_weight"]
 
 
 @runtime_checkable
@@ -52,3 +52,15 @@ def as_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if y.dtype.kind not in "iub" or (y < 0).any():
         raise ValueError(f"y must hold class indices 0, 1, ..., got dtype {y.dtype}")
     return X, y.astype(np.int64), None if group is None else np.asarray(group)
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:
+    """``sample_weight`` as float32 of shape (n,), finite and non-negative (None stays None)."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float32)
+    if weight.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {weight.shape}")
+    if (weight < 0).any() or not np.isfinite(weight).all():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return weight

@@ -6,13 +6,12 @@ import logging
 from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays
+from fairal.trainers._base import as_arrays, check_sample_weight
 
 __all__ = ["ERMTrainer", "classification_loss"]
 
@@ -72,13 +71,8 @@ class ERMTrainer:
             raise ValueError(f"C must be positive, got {self.C}")
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
-        weight = None
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=np.float32)
-            if weight.shape != (len(X),):
-                raise ValueError(f"sample_weight must have shape ({len(X)},), got {weight.shape}")
-            if (weight < 0).any() or not np.isfinite(weight).all():
-                raise ValueError("sample_weight must be finite and non-negative")
+        weight = check_sample_weight(sample_weight, len(X))
+        if weight is not None:
             weight = torch.as_tensor(weight, device=device)
         architecture = {"kind": self.model, "n_features": X.shape[1], "n_classes": n_classes,
                         "hidden": list(self.hidden) if self.model == "mlp" else []}

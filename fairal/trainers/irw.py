@@ -64,7 +64,7 @@ from torch.func import functional_call, grad, vmap
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays
+from fairal.trainers._base import as_arrays, check_sample_weight
 from fairal.trainers.erm import classification_loss
 
 __all__ = [
@@ -239,14 +239,8 @@ class _WorstCaseTrainer:
         self._validate()
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
-        s = torch.ones(len(X), device=device)
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float32)
-            if sw.shape != (len(X),):
-                raise ValueError(f"sample_weight must have shape ({len(X)},), got {sw.shape}")
-            if (sw < 0).any() or not np.isfinite(sw).all():
-                raise ValueError("sample_weight must be finite and non-negative")
-            s = torch.as_tensor(sw, device=device)
+        sw = check_sample_weight(sample_weight, len(X))
+        s = torch.ones(len(X), device=device) if sw is None else torch.as_tensor(sw, device=device)
         architecture = {"kind": self.model, "n_features": X.shape[1], "n_classes": n_classes,
                         "hidden": list(self.hidden) if self.model == "mlp" else []}
         with seeded(self.random_state):
