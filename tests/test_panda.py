@@ -81,8 +81,8 @@ def test_proximal_step_lowers_disparity_when_the_constraint_is_violated():
     order = rng.permutation(len(compas))
     pool, val = order[:300], order[300:800]
     X = torch.tensor(compas.X)
-    y = torch.as_tensor(compas.y, dtype=torch.float32)
-    groups = torch.as_tensor(compas.group_codes)
+    y = torch.tensor(compas.y, dtype=torch.float32)
+    groups = torch.tensor(compas.group_codes)
     torch.manual_seed(0)
     policy = SetTransformerPolicy(X.shape[1], width=16, layers=1, heads=2, temperature=0.3)
     gumbel = sample_gumbel((300,), generator=torch.Generator().manual_seed(1))
