@@ -30,9 +30,10 @@ class GroupAwareRandomSampling(QueryStrategy):
     Scores: ``1 + u`` in the chosen group and ``u`` elsewhere, ``u ~ U(0, 1)``
     drawn from ``random_state``.
 
-    PANDA chooses the group once, with the initial model ``h0``; here it is
-    re-chosen at every query with the model passed in (pass the initial model
-    to reproduce the paper).
+    PANDA chooses the group once, with the initial model ``h0``: the strategy
+    is therefore non-adaptive (``adaptive = False``), so projects and
+    ``simulate`` rank the pool once with the first model, as the paper does.
+    Called directly, ``query`` uses whatever model it is given.
 
     Attributes
     ----------
@@ -44,6 +45,7 @@ class GroupAwareRandomSampling(QueryStrategy):
     """
 
     name = "group_random"
+    adaptive = False  # the group is chosen once, by h0 (PANDA §4.1)
 
     def _query(self, model, X, unlabeled, labeled, y, n, groups) -> np.ndarray:
         if groups is None:
