@@ -49,6 +49,8 @@ def methods(epochs: int):
         yield "CVaR", alpha, lambda seed, a=alpha: CVaRTrainer(a, random_state=seed, **common)
         yield "IRW local", alpha, lambda seed, a=alpha: IRWTrainer(a, random_state=seed, **common)
         yield "IRW global", alpha, lambda seed, a=alpha: IRWTrainer(a, scheme="global", random_state=seed, **common)
+        yield "IRW global r10", alpha, lambda seed, a=alpha: IRWTrainer(a, scheme="global", refresh_every=10,
+                                                                        random_state=seed, **common)
     yield "IRWO local", 0.1, lambda seed: IRWOTrainer(0.1, random_state=seed, **common)
 
 
@@ -57,7 +59,7 @@ def group_gap(y, pred, group):
     return max(accs) - min(accs)
 
 
-def run(name: str, seeds, epochs: int, adult_train: int) -> pd.DataFrame:
+def run(name: str, seeds, epochs: int, adult_train: int, only: str | None = None) -> pd.DataFrame:
     X, y, g = load(name)
     rows = []
     for seed in seeds:
@@ -68,6 +70,8 @@ def run(name: str, seeds, epochs: int, adult_train: int) -> pd.DataFrame:
         if name == "adult":
             train = train[:adult_train]
         for method, alpha, make in methods(epochs):
+            if only is not None and not method.startswith(only):
+                continue
             start = time.perf_counter()
             model = make(seed).fit((X[train], y[train]))
             pred = model.predict(X[test])
@@ -124,9 +128,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--adult-train", type=int, default=4000)
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--only", help="run only the methods whose name starts with this (e.g. 'IRW global'); "
+                        "their rows replace those in results/irw_<dataset>.csv and the eps study is skipped")
     args = parser.parse_args()
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
+    if args.only is not None and not args.merge:
+        path = RESULTS / f"irw_{args.dataset}.csv"
+        old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["method"])
+        new = run(args.dataset, range(args.seeds), args.epochs, args.adult_train, only=args.only)
+        pd.concat([old[~old["method"].str.startswith(args.only)], new]).to_csv(path, index=False)
+        return
     if not args.merge:
         run(args.dataset, range(args.seeds), args.epochs, args.adult_train).to_csv(
             RESULTS / f"irw_{args.dataset}.csv", index=False)

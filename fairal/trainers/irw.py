@@ -30,6 +30,16 @@ Choices marked *(reconstructed)* in the design note, made here:
   weights are recomputed per batch. ``"global"``: at the start of every epoch
   ``W`` is the top ``⌈α·n⌉`` of the training set, weights are computed once
   (in chunks, ``G_W`` by one ordinary backward pass) and kept for the epoch.
+  That is the paper's scheme and the default, but it collapses on Adult and
+  COMPAS (``benchmarks/results/irw.md``): with one logit and last-layer
+  gradients, ``g_i = r_i·[h_i, 1]`` (``r_i = σ(z_i) − y_i``, ``h_i ≥ 0``
+  after ReLU), so once the global ``W`` is a single class the positive
+  weights cover exactly that whole class, for every α; a whole epoch on one
+  class flips the model to predicting it everywhere, and the next epoch flips
+  back. Options (not in the paper): ``refresh_every=k`` recomputes the global
+  weights every ``k`` mini-batches (``k=10`` reaches IRW-local / ERM
+  accuracy there); ``uniform_mix=λ`` uses ``(1−λ)·w + λ·1`` (both schemes).
+  With IRWO, each refresh reruns the per-batch DBSCAN over the whole epoch.
 * **Sample weights.** A given ``sample_weight`` ``s_i`` multiplies the loss:
   ``ℓ_i = s_i · CE_i`` everywhere (ranking, gradients, training loss).
 * **Validation.** With ``validation``, the epoch with the lowest validation
@@ -303,6 +313,14 @@ class IRWTrainer(_WorstCaseTrainer):
         DBSCAN radius in cosine distance; ``None`` is :data:`DEFAULT_DBSCAN_EPS`.
     dbscan_min_samples : int
         DBSCAN's ``min_samples`` (the point itself included).
+    uniform_mix : float in [0, 1]
+        Mix the IRW weights with uniform weights: ``(1−λ)·w + λ·u`` (same
+        total). 0 (default) is the paper's IRW.
+    refresh_every : int or None
+        ``scheme="global"`` only: recompute the global weights every this many
+        mini-batches as well as at each epoch start. ``None`` (default): once
+        per epoch, as in the paper (which collapses on Adult/COMPAS; see the
+        module docstring).
     model, hidden, epochs, batch_size, lr, optimizer, device, random_state
         The network and its optimiser (defaults: VFair's MLP [64, 32], Adagrad
         0.01, batch 32, 20 epochs); ``random_state`` seeds initialisation and
@@ -316,10 +334,13 @@ class IRWTrainer(_WorstCaseTrainer):
                  hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
                  lr: float = 0.01, optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad",
                  outliers: bool = False, dbscan_eps: float | None = None, dbscan_min_samples: int = 5,
+                 uniform_mix: float = 0.0, refresh_every: int | None = None,
                  device: str | torch.device | None = None, random_state: int | None = 0):
         super().__init__(alpha, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, device=device, random_state=random_state)
         self.scheme = scheme
+        self.uniform_mix = uniform_mix
+        self.refresh_every = refresh_every
         self.gradients = gradients
         self.outliers = outliers
         self.dbscan_eps = dbscan_eps
@@ -335,6 +356,18 @@ class IRWTrainer(_WorstCaseTrainer):
             raise ValueError(f"dbscan_eps must be positive or None, got {self.dbscan_eps!r}")
         if not isinstance(self.dbscan_min_samples, int) or self.dbscan_min_samples < 1:
             raise ValueError(f"dbscan_min_samples must be a positive integer, got {self.dbscan_min_samples!r}")
+        if not (isinstance(self.uniform_mix, (int, float)) and 0 <= self.uniform_mix <= 1):
+            raise ValueError(f"uniform_mix must be in [0, 1], got {self.uniform_mix!r}")
+        if self.refresh_every is not None and (not isinstance(self.refresh_every, int) or self.refresh_every < 1):
+            raise ValueError(f"refresh_every must be a positive integer or None, got {self.refresh_every!r}")
+
+    def _mix(self, w: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """``(1 − λ)·w + λ·u`` with ``u`` uniform over the kept rows, same total as ``w``."""
+        if not self.uniform_mix:
+            return w
+        keep = torch.ones_like(w, dtype=torch.bool) if keep is None else keep
+        u = keep.to(w.dtype) * (w.sum() / keep.sum().clamp_min(1))
+        return (1 - self.uniform_mix) * w + self.uniform_mix * u
 
     def _outlier_mask(self, grads: torch.Tensor) -> torch.Tensor:
         eps = DEFAULT_DBSCAN_EPS if self.dbscan_eps is None else self.dbscan_eps
@@ -344,6 +377,10 @@ class IRWTrainer(_WorstCaseTrainer):
     def _epoch_start(self, module, X, y, s, order) -> None:
         if self.scheme != "global":
             return
+        self._order, self._batches_seen = order, 0
+        self._global_weights(module, X, y, s, order)
+
+    def _global_weights(self, module, X, y, s, order) -> None:
         n = len(X)
         keep = torch.ones(n, dtype=torch.bool, device=X.device)
         if self.outliers:  # DBSCAN within this epoch's mini-batches
@@ -368,11 +405,14 @@ class IRWTrainer(_WorstCaseTrainer):
             g, _ = per_sample_gradients(module, X[i:i + _CHUNK], y[i:i + _CHUNK], gradients=self.gradients,
                                         sample_weight=s[i:i + _CHUNK])
             raw[i:i + _CHUNK] = (g @ G).clamp_min(0)
-        self._global = _normalise(raw * keep, keep, float(n))
+        self._global = self._mix(_normalise(raw * keep, keep, float(n)), keep)
         self.weights_ = self._global.cpu().numpy().astype(np.float64)
 
     def _batch_weights(self, module, X, y, s, batch) -> torch.Tensor:
         if self.scheme == "global":
+            if self.refresh_every is not None and self._batches_seen and self._batches_seen % self.refresh_every == 0:
+                self._global_weights(module, X, y, s, self._order)
+            self._batches_seen += 1
             return self._global[batch]
         g, losses = per_sample_gradients(module, X[batch], y[batch], gradients=self.gradients,
                                          sample_weight=s[batch])
@@ -380,7 +420,7 @@ class IRWTrainer(_WorstCaseTrainer):
         if self.outliers:
             keep = self._outlier_mask(g)
             self.outliers_.update(batch[~keep].tolist())
-        w = irw_weights(g, losses, self.alpha, keep=keep)
+        w = self._mix(irw_weights(g, losses, self.alpha, keep=keep), keep)
         self.weights_[batch.cpu().numpy()] = w.cpu().numpy()
         return w
 
