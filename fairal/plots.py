@@ -46,7 +46,8 @@ def budget_figure(frame: pd.DataFrame, metric: str, *, threshold: float | None =
                          annotation_text=f"constraint ρ = {threshold:g}")
     figure.update_layout(xaxis_title="labels collected (budget)", yaxis_title=_label(metric),
                          margin=dict(l=10, r=10, t=40, b=10), legend_title_text="trainer · strategy",
-                         title=f"{_label(metric)} as labels arrive")
+                         title=f"{_label(metric)} as labels arrive",
+                         modebar_orientation="v")  # keeps the toolbar off the title in narrow columns
     return figure
 
 
@@ -70,7 +71,7 @@ def tradeoff_figure(frame: pd.DataFrame, disparity: str, *, utility: str = "f1",
                          annotation_text=f"constraint ρ = {threshold:g}")
     figure.update_layout(xaxis_title=_label(utility), yaxis_title=_label(disparity),
                          margin=dict(l=10, r=10, t=40, b=10), showlegend=True,
-                         legend=dict(orientation="h", y=-0.2),
+                         legend=dict(orientation="h", y=-0.2), modebar_orientation="v",
                          title=f"{_label(disparity)} vs {_label(utility)} as the budget grows")
     return figure
 

@@ -25,6 +25,10 @@ Choices where the paper is silent or inconsistent, stated here:
   clean-data notebook detaches it, which silently turns robust training off).
   ``ŷ`` is the probability ``sigmoid(logit)`` on the same 0/1 scale as the
   validation labels (the authors feed the raw logit next to ±1 labels).
+  ``robust_input="logit"`` feeds the raw logit instead, and
+  ``label_coding="pm1"`` codes the true labels D_r sees as ±1 (and a
+  probability ŷ as ``2p − 1``); ``robust_input="logit", label_coding="pm1"``
+  is the authors' convention. ŷ stays attached in every option.
 * **Example weights.** The paper writes ``W = R + D·(1 − R)`` with
   ``R = σ(L_c / L_d − C)``; the authors' code computes ``W = R·D + (1 − R)``.
   We implement the code's form. The paper's stated intent is to rely on D_r
@@ -34,6 +38,8 @@ Choices where the paper is silent or inconsistent, stated here:
   when D_r is doing badly. ``L_c`` is the classifier's weighted BCE (the
   paper's "classifier's loss", always positive; the code uses the last total
   generator loss, which goes negative after warm-up), ``L_d`` D_r's last loss.
+  ``reweight_loss="generator"`` uses the last total classifier loss, as the
+  authors' code does.
   Weights are recomputed every ``reweight_every`` epochs after warm-up and
   apply to the BCE and the fairness term (§3.3).
 * **Schedule.** As in the authors' code, each epoch is one full-batch
@@ -72,6 +78,8 @@ __all__ = [
     "FRTrainTrainer",
     "FairnessDiscriminator",
     "RobustnessDiscriminator",
+    "code_labels",
+    "code_prediction",
     "example_weights",
     "robust_input",
     "robustness_term",
@@ -81,6 +89,27 @@ logger = logging.getLogger(__name__)
 
 Fairness = Literal["disparate_impact", "equalized_odds", "equal_opportunity"]
 _FAIRNESS = ("disparate_impact", "equalized_odds", "equal_opportunity")
+_ROBUST_INPUT = ("probability", "logit")
+_LABEL_CODING = ("01", "pm1")
+_REWEIGHT_LOSS = ("bce", "generator")
+
+
+def code_labels(y: torch.Tensor, label_coding: str = "01") -> torch.Tensor:
+    """True 0/1 labels as D_r sees them: 0/1 or ±1 (``label_coding="pm1"``, the authors' code)."""
+    y = y.float()
+    return 2.0 * y - 1.0 if label_coding == "pm1" else y
+
+
+def code_prediction(logit: torch.Tensor, robust_input: str = "probability", label_coding: str = "01") -> torch.Tensor:
+    """The classifier's prediction ŷ as D_r sees it; keeps the graph (gradients reach the classifier).
+
+    ``"logit"``: the raw logit (the authors' code, whatever the label coding);
+    ``"probability"``: ``sigmoid(logit)`` on the labels' scale (``2σ − 1`` for ±1 labels).
+    """
+    if robust_input == "logit":
+        return logit
+    prob = torch.sigmoid(logit)
+    return 2.0 * prob - 1.0 if label_coding == "pm1" else prob
 
 
 def _init_normal(module: nn.Module) -> None:
@@ -180,6 +209,13 @@ class FRTrainTrainer:
         Adam (classifier) and SGD (discriminators) learning rates.
     robust_hidden : int
         Width of D_r's hidden layer (16 as in the authors' code).
+    robust_input : "probability" or "logit"
+        How ŷ enters D_r: ``sigmoid(logit)`` (default) or the raw logit (authors' code).
+    label_coding : "01" or "pm1"
+        Scale of the labels y (and of a probability ŷ) that D_r sees: 0/1 (default) or ±1 (authors' code).
+    reweight_loss : "bce" or "generator"
+        ``L_c`` in ``R = σ(L_c / L_d − C)``: the classifier's weighted BCE (default) or its
+        last total loss (authors' code; negative once the adversarial terms dominate).
     device, random_state
         As for :class:`~fairal.trainers.ERMTrainer`.
 
@@ -206,6 +242,9 @@ class FRTrainTrainer:
         lr_fair: float = 1e-3,
         lr_robust: float = 1e-3,
         robust_hidden: int = 16,
+        robust_input: Literal["probability", "logit"] = "probability",
+        label_coding: Literal["01", "pm1"] = "01",
+        reweight_loss: Literal["bce", "generator"] = "bce",
         device: str | torch.device | None = None,
         random_state: int | None = 0,
     ):
@@ -222,6 +261,9 @@ class FRTrainTrainer:
         self.lr_fair = lr_fair
         self.lr_robust = lr_robust
         self.robust_hidden = robust_hidden
+        self.robust_input = robust_input
+        self.label_coding = label_coding
+        self.reweight_loss = reweight_loss
         self.device = device
         self.random_state = random_state
 
@@ -229,6 +271,10 @@ class FRTrainTrainer:
     def _check_params(self) -> None:
         if self.fairness not in _FAIRNESS:
             raise ValueError(f"fairness must be one of {_FAIRNESS}, got {self.fairness!r}")
+        for name, allowed in (("robust_input", _ROBUST_INPUT), ("label_coding", _LABEL_CODING),
+                              ("reweight_loss", _REWEIGHT_LOSS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.lambda_f < 0 or self.lambda_r < 0 or self.lambda_f + self.lambda_r >= 1:
             raise ValueError(
                 f"need lambda_f >= 0, lambda_r >= 0 and lambda_f + lambda_r < 1, got {self.lambda_f}, {self.lambda_r}"
@@ -286,7 +332,7 @@ class FRTrainTrainer:
                 raise ValueError(f"validation has {Xv.shape[1]} features, training {X.shape[1]}")
             zv, _ = _group_codes(gv, categories)
             val_input = robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
-                                  torch.as_tensor(yv, device=device), n_groups)
+                                  code_labels(torch.as_tensor(yv, device=device), self.label_coding), n_groups)
 
         # Rows and condition used by the fairness discriminator.
         if self.fairness == "equal_opportunity":
@@ -327,8 +373,8 @@ class FRTrainTrainer:
         for epoch in range(int(self.epochs)):
             warm = epoch < self.warmup
             logit = classifier(Xt).squeeze(-1)
-            prob = torch.sigmoid(logit)
-            fake_input = robust_input(Xt, zt, prob, n_groups) if robust else None
+            y_hat = code_prediction(logit, self.robust_input, self.label_coding)
+            fake_input = robust_input(Xt, zt, y_hat, n_groups) if robust else None
 
             # Fairness discriminator (frozen during warm-up, Appendix A.4).
             if self.lambda_f > 0 and not warm:
@@ -370,6 +416,8 @@ class FRTrainTrainer:
             loss.backward()
             opt_c.step()
             last_bce = float((weights * bce).mean().detach())
+            if self.reweight_loss == "generator":
+                last_bce = float(loss.detach())  # the authors' L_c: last total classifier loss
             if epoch % 500 == 0:
                 history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr, "loss": float(loss.detach())})
                 logger.debug("epoch %d: %s", epoch, history[-1])
@@ -382,8 +430,9 @@ class FRTrainTrainer:
         }
         if robust:
             with torch.no_grad():
-                prob = torch.sigmoid(classifier(Xt).squeeze(-1))
-                info["robustness_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, yt, n_groups))).cpu().numpy()
-                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, prob, n_groups))).cpu().numpy()
+                y_hat = code_prediction(classifier(Xt).squeeze(-1), self.robust_input, self.label_coding)
+                y_code = code_labels(yt, self.label_coding)
+                info["robustness_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, y_code, n_groups))).cpu().numpy()
+                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, y_hat, n_groups))).cpu().numpy()
         self.discriminators_ = {"fair": d_fair, "robust": d_robust}
         return FittedModel(classifier, architecture=architecture, info=info)
