@@ -15,6 +15,8 @@ from fairal.trainers import ERMTrainer
 from fairal.trainers.frtrain import (
     FRTrainTrainer,
     RobustnessDiscriminator,
+    code_labels,
+    code_prediction,
     example_weights,
     robust_input,
     robustness_term,
@@ -126,3 +128,36 @@ def test_example_weights_follow_the_authors_form():
     np.testing.assert_allclose(example_weights(scores, 100.0, 1.0, C=3.0).numpy(), scores.numpy(), atol=1e-6)
     # discriminator no better (R -> 0): weights ~ 1
     np.testing.assert_allclose(example_weights(scores, 0.0, 1.0, C=30.0).numpy(), 1.0, atol=1e-6)
+
+
+OPTIONS = [(ri, lc, rl) for ri in ("probability", "logit") for lc in ("01", "pm1") for rl in ("bce", "generator")]
+
+
+@pytest.mark.parametrize("robust_input_mode, label_coding, reweight_loss", OPTIONS)
+def test_authors_conventions_run_and_pass_gradient(synthetic, robust_input_mode, label_coding, reweight_loss):
+    # the ŷ that D_r sees keeps its graph in every option
+    torch.manual_seed(0)
+    X = torch.randn(50, 3)
+    z = (torch.rand(50) < 0.5).long()
+    classifier = torch.nn.Linear(3, 1)
+    d_robust = RobustnessDiscriminator(3 + 1 + 1)
+    y_hat = code_prediction(classifier(X).squeeze(-1), robust_input_mode, label_coding)
+    (-0.4 * robustness_term(d_robust, robust_input(X, z, y_hat, n_groups=2))).backward()
+    assert classifier.weight.grad.abs().sum() > 0 and classifier.bias.grad.abs().sum() > 0
+    if label_coding == "pm1":
+        assert set(code_labels(torch.tensor([0, 1]), label_coding).tolist()) == {-1.0, 1.0}
+        if robust_input_mode == "probability":
+            assert y_hat.min() >= -1 and y_hat.max() <= 1 and y_hat.min() < 0
+    # and a short fit (reweighting included) runs
+    model = FRTrainTrainer(epochs=60, warmup=20, reweight_every=10, robust_input=robust_input_mode,
+                           label_coding=label_coding, reweight_loss=reweight_loss).fit(
+        synthetic["poisoned"], validation=synthetic["val"])
+    assert np.all(np.isfinite(model.predict_proba(synthetic["test"][0])))
+    assert model.info["robustness_scores"].shape == (N_TRAIN,)
+    assert np.all((model.info["weights"] > 0) & (model.info["weights"] <= 1))
+
+
+def test_unknown_convention_is_a_clear_error(synthetic):
+    for kw in ({"robust_input": "raw"}, {"label_coding": "+-1"}, {"reweight_loss": "total"}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            FRTrainTrainer(epochs=5, **kw).fit(synthetic["poisoned"], validation=synthetic["val"])
