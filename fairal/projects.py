@@ -197,9 +197,9 @@ class Project:
 
     def ranking(self, model: FittedModel | None, labels: dict[int, int]):
         """(item_id, rank, score) for every unlabeled pool item, in the strategy's order."""
-        labeled_ids = set(labels)
         ids = self.dataset.ids
-        unlabeled = np.array([p for p in self.pool if int(ids[p]) not in labeled_ids], dtype=np.int64)
+        labeled_ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+        unlabeled = self.pool[~np.isin(ids[self.pool], labeled_ids)]
         if len(unlabeled) == 0:
             return []
         labeled = np.concatenate([self.seed, self.positions(labels.keys())])

@@ -393,18 +393,6 @@ class ExactFAL(FAL):
 
     name = "fal_exact"
 
-    def __init__(
-        self,
-        method: Literal["fast", "exact"] = "exact",
-        *,
-        alpha: float = 0.6,
-        reference_size: int = 2000,
-        nested_top_k: int | None = None,
-        newton_steps: int = 3,
-        refine_top: int = 0,
-        chunk_size: int = 1024,
-        random_state: int | None = None,
-    ):
-        super().__init__(method, alpha=alpha, reference_size=reference_size, nested_top_k=nested_top_k,
-                         newton_steps=newton_steps, refine_top=refine_top, chunk_size=chunk_size,
-                         random_state=random_state)
+    def __init__(self, method: Literal["fast", "exact"] = "exact", **params):
+        # Same parameters as FAL; only the default method differs (registry name "fal_exact").
+        super().__init__(method, **params)
