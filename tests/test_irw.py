@@ -11,6 +11,7 @@ from fairal.trainers.irw import (
     IRWTrainer,
     gradient_outliers,
     irw_weights,
+    last_layer_gradients,
     per_sample_gradients,
 )
 
@@ -59,6 +60,33 @@ def test_vmap_gradients_multiclass_match_loop():
     X, y = torch.randn(7, 4), torch.randint(0, 3, (7,))
     grads, _ = per_sample_gradients(module, X, y)
     assert torch.allclose(grads, loop_gradients(module, X, y, ["net.2.weight", "net.2.bias"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, n_classes", [("mlp", 2), ("mlp", 3), ("logistic", 2), ("logistic", 3)])
+def test_closed_form_last_layer_gradients_match_vmap(kind, n_classes):
+    with seeded(1):
+        module = make_model(kind, 5, n_classes=n_classes, hidden=(8, 4))
+    X, y = torch.randn(12, 5), torch.randint(0, n_classes, (12,))
+    s = torch.rand(12) + 0.5
+    expected, expected_losses = per_sample_gradients(module, X, y, gradients="last", sample_weight=s)
+    grads, losses = last_layer_gradients(module, X, y, sample_weight=s)
+    assert grads.shape == expected.shape
+    assert torch.allclose(grads, expected, atol=1e-6)
+    assert torch.allclose(losses.detach(), expected_losses, atol=1e-6)
+    assert losses.requires_grad  # the caller trains on this very forward pass
+
+
+@pytest.mark.parametrize("trainer_cls", [IRWTrainer, IRWOTrainer, CVaRTrainer])
+def test_shared_forward_pass_trains_exactly_like_the_two_pass_loop(small, trainer_cls, monkeypatch):
+    X, y, _ = small
+    fast = trainer_cls(0.2, epochs=2, hidden=(8,), random_state=0).fit((X, y))
+    # the generic path: weights from _batch_weights (vmap / no-grad pass), then a second forward
+    base = trainer_cls.__mro__[-2]._weighted_batch
+    monkeypatch.setattr(trainer_cls, "_weighted_batch", base)
+    slow = trainer_cls(0.2, epochs=2, hidden=(8,), random_state=0).fit((X, y))
+    assert np.allclose(fast.info["weights"], slow.info["weights"], atol=1e-5)
+    for a, b in zip(fast.module.parameters(), slow.module.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_weights_are_non_negative_and_sum_to_batch_size():

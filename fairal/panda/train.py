@@ -77,6 +77,7 @@ class MetaConfig:
     width: int = 32                   # {16, 32, 64}
     layers: int = 1                   # {1, 3, 5} searched in the paper; 1 is fastest and did as well here
     heads: int = 4
+    inducing_points: int = 0          # 0: full self-attention (the paper); m > 0: ISAB extension, O(N·m)
     temperature: float = 0.3          # initial Gumbel temperature (1 … 1e-6), then learned
     min_temperature: float = 0.02     # learned τ is clamped to [min, max]: it drifts upwards otherwise
     max_temperature: float = 0.3      # (more spread weights = more data for the inner learner)
@@ -172,7 +173,8 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(c.seed)
         policy = SetTransformerPolicy(inputs_all.shape[1], width=c.width, layers=c.layers, heads=c.heads,
-                                      temperature=c.temperature).to(device)
+                                      temperature=c.temperature,
+                                      inducing_points=c.inducing_points or None).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=c.lr)
     k = F_all.shape[1]
 

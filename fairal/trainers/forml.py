@@ -325,27 +325,116 @@ class FORMLTrainer:
         """One batch of Algorithm 1: update ``w[idx]`` in place (7–11), then θ (12–13).
 
         Returns ``(meta-loss at θ̃ or None, per-example losses at θ before the update)``.
+
+        Same mathematics as :func:`meta_gradient` (tests check it against that
+        reference), computed without second-order autograd. Our models are
+        linear layers and element-wise activations, so for a linear layer
+        ``z = W a + b`` example ``i``'s gradient is ``δ_i a_iᵀ`` (and ``δ_i``),
+        with ``δ_i = ∂ℓ_i/∂z_i`` read off ONE backward pass of ``Σ ℓ_i`` to the
+        layer outputs (examples do not interact). From the cached ``a`` and ``δ``:
+
+        * the look-ahead step ``Σ_i s_i ∇ℓ_i`` is ``(s·δ)ᵀ a`` per layer;
+        * the meta-gradient needs ``∂L_f/∂s_i = ∓η ⟨∇ℓ_i(θ), g̃⟩`` with
+          ``g̃ = ∇L_f(θ̃)`` (one backward at θ̃ on the exemplar batch), and
+          ``⟨δ_i a_iᵀ, G⟩ = δ_iᵀ G a_i`` is a matrix product per layer;
+        * the model update with the new weights ``s'`` is ``(s'·δ)ᵀ a`` again.
+
+        So a step costs one forward and one backward on the batch plus one of
+        each on the exemplar batch, instead of nested autograd through a
+        second-order graph.
         """
-        value = None
-        if meta:
-            params = {k: p.detach() for k, p in module.named_parameters()}
-            buffers = {k: b.detach() for k, b in module.named_buffers()}
-            inner_lr = self.lr if self.inner_lr is None else self.inner_lr
-            dw, value = meta_gradient(module, params, buffers, w[idx].detach(), train_batch, exemplar_batch,
-                                      meta_loss=self.meta_loss, inner_lr=inner_lr, reverse=self.reverse,
-                                      n_groups=n_groups, prior=prior)
-            with torch.no_grad():
-                w[idx] -= self.weight_lr * dw
-            value = float(value)
         X, y = train_batch
-        losses = classification_loss(module(X), y)
+        layers, names, chain = self._layout(module)
+        cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(layer) -> (input a, output z)
+        hooks = [layer.register_forward_hook(lambda m, inputs, out: cache.__setitem__(id(m), (inputs[0], out)))
+                 for layer in layers]
+        try:
+            losses = classification_loss(module(X), y)
+        finally:
+            for hook in hooks:
+                hook.remove()
         if prior is not None:
             losses = losses * prior
-        loss = (torch.softmax(w[idx].detach(), dim=0) * losses).sum()
+        inputs = [cache[id(layer)][0].detach() for layer in layers]
+        deltas = torch.autograd.grad(losses.sum(), [cache[id(layer)][1] for layer in layers])
+        value = None
+        if meta:
+            value = self._meta_step(module, layers, names, chain, inputs, deltas, w, idx, exemplar_batch,
+                                    n_groups)
+        s = torch.softmax(w[idx].detach(), dim=0)
         optimizer.zero_grad()
-        loss.backward()
+        for layer, grad_w, grad_b in zip(layers, *_weighted_layer_gradients(inputs, deltas, s)):
+            layer.weight.grad = grad_w
+            if layer.bias is not None:
+                layer.bias.grad = grad_b
         optimizer.step()
         return value, losses.detach()
+
+    def _layout(self, module):
+        """The module's linear layers in call order and a parameter-id → name map (cached per module)."""
+        if getattr(self, "_layout_of", None) is not module:
+            self._layout_of = module
+            leaves = [m for m in module.modules() if not list(m.children())]
+            chain = type(module).__name__ in ("LogisticRegression", "MLP") and all(
+                isinstance(m, (torch.nn.Linear, torch.nn.ReLU)) for m in leaves)
+            self._layout_cache = ([m for m in module.modules() if isinstance(m, torch.nn.Linear)],
+                                  {id(p): name for name, p in module.named_parameters()},
+                                  leaves if chain else None)
+        return self._layout_cache
+
+    def _meta_step(self, module, layers, names, chain, inputs, deltas, w, idx, exemplar_batch, n_groups) -> float:
+        """Steps 7–11 from the cached layer inputs and output gradients; returns L_f at θ̃."""
+        inner_lr = self.lr if self.inner_lr is None else self.inner_lr
+        sign = 1.0 if self.reverse else -1.0
+        s = torch.softmax(w[idx].detach(), dim=0)
+        look_ahead = {}
+        for layer, grad_w, grad_b in zip(layers, *_weighted_layer_gradients(inputs, deltas, s)):
+            look_ahead[names[id(layer.weight)]] = layer.weight.detach() + sign * inner_lr * grad_w
+            if layer.bias is not None:
+                look_ahead[names[id(layer.bias)]] = layer.bias.detach() + sign * inner_lr * grad_b
+        for p in look_ahead.values():
+            p.requires_grad_(True)
+        Xv, yv, gv = exemplar_batch
+        logits = _chain_forward(module, chain, look_ahead, names, Xv)
+        meta_value = meta_loss_value(classification_loss(logits, yv), gv, n_groups, self.meta_loss)
+        if not meta_value.requires_grad:  # one group in the exemplar batch: L_f is a constant 0
+            return float(meta_value)
+        g_tilde = dict(zip(look_ahead, torch.autograd.grad(meta_value, list(look_ahead.values()))))
+        inner_products = torch.zeros_like(s)  # ⟨∇ℓ_i(θ), g̃⟩ for every example i
+        for layer, a, delta in zip(layers, inputs, deltas):
+            inner_products += ((delta @ g_tilde[names[id(layer.weight)]]) * a).sum(1)
+            if layer.bias is not None:
+                inner_products += delta @ g_tilde[names[id(layer.bias)]]
+        ds = sign * inner_lr * inner_products  # ∂L_f/∂s
+        with torch.no_grad():
+            w[idx] -= self.weight_lr * s * (ds - (s * ds).sum())  # softmax's Jacobianᵀ · ∂L_f/∂s
+        return float(meta_value.detach())
+
+
+def _chain_forward(module, chain, params: dict, names: dict, X: torch.Tensor) -> torch.Tensor:
+    """``module`` evaluated at ``params`` (name → tensor), differentiably.
+
+    fairal's LogisticRegression and MLP are chains of leaf modules (``chain``:
+    linear layers and ReLUs in call order), run here with ``F.linear`` on the
+    given tensors; without a chain it goes through ``functional_call``, whose
+    parameter swapping costs more per call than these tiny networks do.
+    """
+    if chain is None:
+        return functional_call(module, (params, dict(module.named_buffers())), (X,))
+    h = X
+    for leaf in chain:
+        if isinstance(leaf, torch.nn.Linear):
+            bias = None if leaf.bias is None else params[names[id(leaf.bias)]]
+            h = F.linear(h, params[names[id(leaf.weight)]], bias)
+        else:
+            h = leaf(h)
+    return h
+
+
+def _weighted_layer_gradients(inputs, deltas, s):
+    """Per linear layer, ``∇_W Σ_i s_i ℓ_i = (s·δ)ᵀ a`` and ``∇_b = Σ_i s_i δ_i``."""
+    scaled = [s[:, None] * delta for delta in deltas]
+    return [d.T @ a for d, a in zip(scaled, inputs)], [d.sum(0) for d in scaled]
 
 
 def _stratified_holdout(key, fraction, min_per_group, rng):
@@ -376,6 +465,8 @@ class _ExemplarSampler:
         chosen = [self.rng.choice(rows, size=min(self.min_per_group, len(rows)), replace=False)
                   for rows in self.by_group if len(rows)]
         chosen = np.concatenate(chosen)
-        rest = np.setdiff1d(np.arange(n), chosen)
+        free = np.ones(n, dtype=bool)
+        free[chosen] = False
+        rest = np.flatnonzero(free)
         extra = max(0, self.size - len(chosen))
         return np.concatenate([chosen, self.rng.choice(rest, size=min(extra, len(rest)), replace=False)])

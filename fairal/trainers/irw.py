@@ -84,6 +84,7 @@ __all__ = [
     "IRWTrainer",
     "gradient_outliers",
     "irw_weights",
+    "last_layer_gradients",
     "per_sample_gradients",
     "top_k_count",
 ]
@@ -152,6 +153,37 @@ def per_sample_gradients(
     grads, losses = vmap(grad(loss_fn, has_aux=True), in_dims=(None, 0, 0, 0))(chosen, X, y, sample_weight)
     flat = torch.cat([grads[k].reshape(len(X), -1) for k in names], dim=1)
     return flat.detach(), losses.detach()
+
+
+def last_layer_gradients(
+    module: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example gradients of the last linear layer, flattened as :func:`per_sample_gradients`
+    flattens them (weight, then bias), and the per-example losses *with* their graph.
+
+    Closed form from one forward and one backward to the logits: for ``z = W h + b``,
+    ``∇_W ℓ_i = (∂ℓ_i/∂z_i) h_iᵀ`` and ``∇_b ℓ_i = ∂ℓ_i/∂z_i``. The losses keep their
+    graph so the caller can train on the same forward pass.
+    """
+    last = module.get_submodule([n for n, m in module.named_modules() if isinstance(m, nn.Linear)][-1])
+    seen = {}
+    handle = last.register_forward_hook(lambda _m, inputs, output: seen.update(h=inputs[0], z=output))
+    try:
+        logits = module(X)
+    finally:
+        handle.remove()
+    losses = classification_loss(logits, y)
+    if sample_weight is not None:
+        losses = losses * sample_weight
+    (dz,) = torch.autograd.grad(losses.sum(), seen["z"], retain_graph=True)
+    h = seen["h"].detach()
+    parts = {"weight": (dz[:, :, None] * h[:, None, :]).reshape(len(X), -1), "bias": dz}
+    grads = torch.cat([parts[name] for name, _ in last.named_parameters()], dim=1)
+    return grads.detach(), losses
 
 
 def gradient_outliers(grads, *, eps: float = DEFAULT_DBSCAN_EPS, min_samples: int = 5) -> np.ndarray:
@@ -240,6 +272,16 @@ class _WorstCaseTrainer:
     def _batch_weights(self, module, X, y, s, batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def _weighted_batch(self, module, X, y, s, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weights, per-example losses with their graph)`` for one mini-batch.
+
+        The default asks :meth:`_batch_weights` first, then runs the forward
+        pass that is trained on; subclasses that can read the weights off
+        that same forward pass override this and save one pass.
+        """
+        w = self._batch_weights(module, X, y, s, batch).detach()
+        return w, classification_loss(module(X[batch]), y[batch]) * s[batch]
+
     def _info(self) -> dict:
         return {"alpha": self.alpha}
 
@@ -273,10 +315,7 @@ class _WorstCaseTrainer:
             module.train()
             for start in range(0, len(X), self.batch_size):
                 batch = order[start:start + self.batch_size]
-                module.eval()
-                w = self._batch_weights(module, Xt, yt, s, batch).detach()
-                module.train()
-                losses = classification_loss(module(Xt[batch]), yt[batch]) * s[batch]
+                w, losses = self._weighted_batch(module, Xt, yt, s, batch)
                 loss = (w * losses).mean()
                 optimizer.zero_grad()
                 loss.backward()
@@ -408,6 +447,16 @@ class IRWTrainer(_WorstCaseTrainer):
         self._global = self._mix(_normalise(raw * keep, keep, float(n)), keep)
         self.weights_ = self._global.cpu().numpy().astype(np.float64)
 
+    def _weighted_batch(self, module, X, y, s, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.scheme != "local" or self.gradients != "last":
+            return super()._weighted_batch(module, X, y, s, batch)
+        # Local scheme, last-layer gradients: one forward pass serves both the weights and the
+        # training step. For the last linear layer z = W h + b, example i's gradient is
+        # (∂ℓ_i/∂z_i ⊗ h_i, ∂ℓ_i/∂z_i), and ∂ℓ_i/∂z_i for every i comes from one backward of
+        # Σ ℓ_i to z (examples do not interact). Equal to per_sample_gradients (tested).
+        g, losses = last_layer_gradients(module, X[batch], y[batch], sample_weight=s[batch])
+        return self._local_weights(g, losses.detach(), batch), losses
+
     def _batch_weights(self, module, X, y, s, batch) -> torch.Tensor:
         if self.scheme == "global":
             if self.refresh_every is not None and self._batches_seen and self._batches_seen % self.refresh_every == 0:
@@ -416,6 +465,9 @@ class IRWTrainer(_WorstCaseTrainer):
             return self._global[batch]
         g, losses = per_sample_gradients(module, X[batch], y[batch], gradients=self.gradients,
                                          sample_weight=s[batch])
+        return self._local_weights(g, losses, batch)
+
+    def _local_weights(self, g, losses, batch) -> torch.Tensor:
         keep = None
         if self.outliers:
             keep = self._outlier_mask(g)
@@ -453,11 +505,18 @@ class CVaRTrainer(_WorstCaseTrainer):
 
     name = "cvar"
 
+    def _weighted_batch(self, module, X, y, s, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        losses = classification_loss(module(X[batch]), y[batch]) * s[batch]  # one pass: weights and step
+        return self._top_k_weights(losses.detach(), batch), losses
+
     def _batch_weights(self, module, X, y, s, batch) -> torch.Tensor:
         with torch.no_grad():
             losses = classification_loss(module(X[batch]), y[batch]) * s[batch]
+        return self._top_k_weights(losses, batch)
+
+    def _top_k_weights(self, losses, batch) -> torch.Tensor:
         k = top_k_count(self.alpha, len(batch))
-        w = torch.zeros(len(batch), device=X.device)
+        w = torch.zeros(len(batch), device=losses.device)
         w[torch.topk(losses, k).indices] = len(batch) / k
         self.weights_[batch.cpu().numpy()] = w.cpu().numpy()
         return w
