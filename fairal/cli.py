@@ -207,6 +207,71 @@ def _cmd_train_policy(args) -> int:
     return 0
 
 
+DEFAULT_DB = ".fairal/fairal.db"  # the app's default (app/state.py); FAIRAL_DB overrides both
+
+
+def _default_db() -> str:
+    import os
+
+    return os.environ.get("FAIRAL_DB", DEFAULT_DB)
+
+
+def _cmd_worker(args) -> int:
+    import signal
+
+    from fairal.worker import Worker
+
+    worker = Worker(args.db, debounce=args.debounce, max_wait=args.max_wait, poll=args.poll)
+    if args.once:
+        from fairal.store import Store
+
+        with Store(args.db) as store:
+            recorded = worker.run_once(store)
+        print(f"trained {len(recorded)} model version(s)")
+        return 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    logging.getLogger("fairal").setLevel(logging.INFO)
+    try:
+        worker.run()
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_users_add(args) -> int:
+    import getpass
+    import os
+
+    from fairal import auth
+    from fairal.store import Store
+
+    password = os.environ.get("FAIRAL_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+    with Store(args.db) as store:
+        admins = [a for a in store.annotators() if a["role"] == "admin" and a["has_password"]]
+        # The command line has the database file, so it acts as the first admin.
+        by = auth.User(admins[0]["id"], admins[0]["name"], "admin") if admins else None
+        account = auth.create_account(store, args.name, password, role=args.role, by=by)
+        for project in args.project or []:
+            row = store.project_by_name(project)
+            if row is None:
+                raise ValueError(f"no project named {project!r}")
+            store.add_member(int(row["id"]), account.id)
+    print(f"created {account.role} {account.name!r}")
+    return 0
+
+
+def _cmd_users_list(args) -> int:
+    from fairal.store import Store
+
+    with Store(args.db) as store:
+        for a in store.annotators():
+            projects = ", ".join(p["name"] for p in store.member_projects(a["id"]))
+            print(f"{a['name']}\t{a['role']}\t{'password' if a['has_password'] else 'no password'}\t{projects}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fairal", description="fairal: fair active labeling.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -277,6 +342,25 @@ def build_parser() -> argparse.ArgumentParser:
         policy.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
                             default=None, help=f"default {field.default}")
     policy.set_defaults(func=_cmd_train_policy)
+
+    worker = commands.add_parser("worker", help="retrain projects in the background when labels change")
+    worker.add_argument("--db", default=_default_db(), help=f"the store (default $FAIRAL_DB or {DEFAULT_DB})")
+    worker.add_argument("--debounce", type=float, default=1.0, help="seconds of quiet before retraining")
+    worker.add_argument("--max-wait", type=float, default=10.0, help="retrain at least this often while busy")
+    worker.add_argument("--poll", type=float, default=0.5, help="seconds between looks at the store")
+    worker.add_argument("--once", action="store_true", help="one pass, then exit")
+    worker.set_defaults(func=_cmd_worker)
+
+    users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create an account (password from $FAIRAL_PASSWORD or a prompt)")
+    add.add_argument("name")
+    add.add_argument("--role", default="annotator", choices=["admin", "annotator"])
+    add.add_argument("--project", action="append", help="assign to this project (repeatable)")
+    add.add_argument("--db", default=_default_db())
+    add.set_defaults(func=_cmd_users_add)
+    listing = users.add_parser("list", help="accounts, roles and projects")
+    listing.add_argument("--db", default=_default_db())
+    listing.set_defaults(func=_cmd_users_list)
     return parser
 
 
@@ -286,6 +370,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+    except (ValueError, KeyError, FileNotFoundError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -24,12 +24,14 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from fairal import metrics
+from fairal import crowd, metrics
+from fairal.crowd import SCALES
 from fairal.datasets import Dataset, load, load_csv, panda_split
 from fairal.models import FittedModel
 from fairal.strategies import STRATEGIES, make_strategy
-from fairal.trainers import TRAINERS, make_trainer
+from fairal.trainers import TRAINERS, USES_VALIDATION, make_trainer
 
 __all__ = [
     "ProjectSettings",
@@ -70,6 +72,18 @@ class ProjectSettings:
     #: "raw": the data set's encoded features; "representation": the features of the shipped
     #: PANDA policy's pretrained representation (what PANDA and its learner were trained on).
     features: str = "raw"
+    #: Annotators per item (k); items with answers are finished first when k > 1.
+    overlap: int = 1
+    #: "binary" (one key per class) or "confidence4" (FR-Train's crowd scale: 1 = surely negative …
+    #: 4 = surely positive; answers are averaged and compared with 2.5).
+    scale: str = "binary"
+    #: Share of quiz (gold) items mixed into each annotator's queue; gold = the seed items, whose
+    #: labels are known.
+    gold_rate: float = 0.0
+    #: Tell the annotator right after a quiz item whether the answer was right.
+    quiz_feedback: bool = True
+    #: How long an item handed to an annotator stays locked for them.
+    lease_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,14 @@ def _validate(settings: ProjectSettings) -> None:
         raise ProjectError(f"n_initial must be at least 2 (one example of each class), got {settings.n_initial}")
     if settings.features not in ("raw", "representation"):
         raise ProjectError(f"features must be 'raw' or 'representation', got {settings.features!r}")
+    if not isinstance(settings.overlap, int) or not 1 <= settings.overlap <= 25:
+        raise ProjectError(f"overlap (annotators per item) must be an integer from 1 to 25, got {settings.overlap!r}")
+    if settings.scale not in SCALES:
+        raise ProjectError(f"scale must be one of {list(SCALES)}, got {settings.scale!r}")
+    if not 0.0 <= settings.gold_rate <= 0.5:
+        raise ProjectError(f"gold_rate must be between 0 and 0.5, got {settings.gold_rate!r}")
+    if not 10 <= settings.lease_seconds <= 86_400:
+        raise ProjectError(f"lease_seconds must be between 10 s and one day, got {settings.lease_seconds!r}")
 
 
 def _load_csv_source(source: CsvSource) -> Dataset:
@@ -174,6 +196,59 @@ class Project:
     def trainer_names(self) -> list[str]:
         return list(self.row["trainers"])
 
+    def _config(self, key, default):
+        return (self.row.get("config") or {}).get(key, default)
+
+    @property
+    def overlap(self) -> int:
+        return int(self._config("overlap", 1))
+
+    @property
+    def scale(self) -> str:
+        return self._config("scale", "binary")
+
+    @property
+    def gold_rate(self) -> float:
+        return float(self._config("gold_rate", 0.0))
+
+    @property
+    def quiz_feedback(self) -> bool:
+        return bool(self._config("quiz_feedback", True))
+
+    @property
+    def lease_seconds(self) -> float:
+        return float(self._config("lease_seconds", 600))
+
+    def training_labels(self, store) -> dict[int, int]:
+        """``{item_id: class}`` of the labeled pool items, the answers of several annotators aggregated.
+
+        Binary answers: majority vote (:func:`fairal.crowd.majority_vote`); the 1–4 scale: the mean
+        of the answers against 2.5 (:func:`fairal.crowd.mean_score`, FR-Train's protocol).
+        """
+        if len(self.dataset.classes) > 2:  # multi-class: majority of the answers, ties to the latest
+            return store.labeled_items(self.id, role="pool")
+        pool = set(store.item_ids(self.id, "pool"))
+        answers = [a for a in store.answers(self.id) if a["item_id"] in pool]
+        if not answers:
+            return {}
+        frame = pd.DataFrame(answers).rename(columns={"worker": "worker_id", "value": "answer"})
+        frame["position"] = frame.groupby("item_id").cumcount()  # answers come in commit order
+        frame = frame[list(crowd.ANSWER_COLUMNS)]
+        if self.scale == "confidence4":
+            result = crowd.mean_score(frame)
+        else:
+            result = crowd.majority_vote(frame, scale="binary")
+        return {int(item): int(label) for item, label in result["label"].items()}
+
+    def validation_arrays(self, store):
+        """(X, y, group) of the clean validation set: the crowd-built one when it exists, else the seed set."""
+        labels = store.validation_labels(self.id)
+        if not labels:
+            return self.features[self.seed], self.dataset.y[self.seed], self.dataset.group[self.seed]
+        where = self.positions(labels.keys())
+        return (self.features[where], np.fromiter(labels.values(), dtype=np.int64, count=len(labels)),
+                self.dataset.group[where])
+
     def positions(self, item_ids) -> np.ndarray:
         """Dataset positions of stored item ids."""
         try:
@@ -210,6 +285,25 @@ class Project:
         score_of = dict(zip(unlabeled.tolist(), strategy.last_scores_.tolist()))
         return [(int(ids[p]), rank, float(score_of[int(p)])) for rank, p in enumerate(order.tolist())]
 
+    def fit(self, store, trainer_name: str, labels: dict[int, int]) -> FittedModel:
+        """Train one trainer on seed + labels (with the validation set when it uses one)."""
+        X, y, group = self.training_arrays(labels)
+        validation = self.validation_arrays(store) if trainer_name in USES_VALIDATION else None
+        return make_trainer(trainer_name).fit((X, y, group), validation=validation)
+
+    def record(self, store, trainer_name: str, model: FittedModel, labels: dict[int, int], label_seq: int, *,
+               extra: dict | None = None) -> dict:
+        """Evaluate on the test set and store the model version and its curve point.
+
+        The version's info holds the architecture, the label sequence number
+        it was trained on (how the worker knows what is out of date) and ``extra``.
+        """
+        n_labels = len(self.seed) + len(labels)
+        info = {**model.architecture, **(extra or {}), "label_seq": int(label_seq)}
+        return store.record_evaluation(
+            self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
+            metrics=self.evaluate(model), n_labels=n_labels, state=model.to_bytes(), info=info)
+
     def retrain(self, store, *, rerank: bool | None = None) -> list[dict]:
         """Train every trainer on seed + current labels, evaluate on the test set, record a curve point.
 
@@ -217,16 +311,13 @@ class Project:
         ``rerank`` is True, or, by default, when the strategy is adaptive (its
         ranking follows the model). Returns what the store recorded.
         """
-        labels = store.labeled_items(self.id)
-        X, y, group = self.training_arrays(labels)
+        label_seq = store.label_seq(self.id)
+        labels = self.training_labels(store)
         recorded, first_model = [], None
         for trainer_name in self.trainer_names:
-            model = make_trainer(trainer_name).fit((X, y, group))
+            model = self.fit(store, trainer_name, labels)
             first_model = first_model or model
-            scores = self.evaluate(model)
-            recorded.append(store.record_evaluation(
-                self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
-                metrics=scores, n_labels=len(y), state=model.to_bytes(), info=model.architecture))
+            recorded.append(self.record(store, trainer_name, model, labels, label_seq))
         if rerank is None:
             rerank = make_strategy(self.strategy_name).adaptive
         if rerank:
@@ -239,7 +330,9 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     _validate(settings)
     if store.project_by_name(settings.name) is not None:
         raise ProjectError(f"a project named {settings.name!r} already exists")
-    config = {"n_initial": settings.n_initial, "features": settings.features}
+    config = {"n_initial": settings.n_initial, "features": settings.features, "overlap": settings.overlap,
+              "scale": settings.scale, "gold_rate": settings.gold_rate, "quiz_feedback": settings.quiz_feedback,
+              "lease_seconds": settings.lease_seconds}
     if csv is not None:
         dataset = _load_csv_source(csv)
         dataset_name, sensitive = f"csv:{csv.filename}", csv.sensitive
@@ -248,6 +341,8 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         dataset_name, sensitive = settings.dataset, settings.sensitive
     if len(dataset.group_names) < 2:
         raise ProjectError(f"the sensitive attribute {sensitive!r} has one group only; fairness needs two")
+    if settings.scale == "confidence4" and len(dataset.classes) != 2:
+        raise ProjectError(f"the 1–4 confidence scale needs two classes; {dataset.name} has {len(dataset.classes)}")
     split = panda_split(len(dataset), seed=settings.split_seed)
     if settings.budget > len(split.pool):
         raise ProjectError(f"budget ({settings.budget}) is larger than the unlabeled pool ({len(split.pool)} items)")
@@ -264,9 +359,12 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         name=settings.name, dataset=dataset_name, label_column=dataset.label_name, sensitive=sensitive,
         split_seed=settings.split_seed, strategy=settings.strategy, trainers=list(settings.trainers),
         budget=settings.budget, metric=settings.metric, threshold=settings.threshold,
-        label_values=list(range(len(dataset.classes))), config=config, items=items,
+        label_values=list(SCALES[settings.scale]) if settings.scale != "binary" else list(range(len(dataset.classes))),
+        config=config, items=items,
         dataset_file=(csv.filename, csv.data) if csv is not None else None)
     try:
+        if settings.gold_rate > 0:  # quiz items: the seed examples, whose labels are known
+            store.set_gold(project_id, {int(ids[p]): int(dataset.y[p]) for p in seed})
         open_project(store, project_id).retrain(store, rerank=True)  # the first ranking
     except Exception:  # no half-made project: without its first model it cannot rank its pool
         store.delete_project(project_id)

@@ -1,9 +1,17 @@
 """The labeling loop: next item for an annotator, submit, skip, undo.
 
-Every label is committed to the store before anything else happens; the
-retraining that follows (inline in this first slice: ERM on a few hundred
-examples takes milliseconds) only appends a curve point and re-ranks the
-pool, so a failed retrain never loses a label.
+Every label is committed to the store before anything else happens. Items
+are handed out with **leases** (:meth:`fairal.store.Store.lease_next_item`):
+an item given to an annotator is locked for the project's lease time, so two
+annotators never receive the same item beyond the project's overlap k, and an
+abandoned item returns to the queue when its lease expires. Quiz (gold) items
+are mixed in at the project's rate; their answers never become training labels.
+
+Retraining either runs inline after each label (``retrain=True``, the
+single-user default: ERM on a few hundred examples takes milliseconds) or is
+left to the background worker (:mod:`fairal.worker`), so the next item never
+waits for training. Every write checks the user's access to the project again
+(:func:`fairal.auth.require_project_access`).
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from fairal.auth import User, require_project_access
 from fairal.projects import Project, open_project
 
 __all__ = ["LabelingSession", "QueuedItem", "Progress"]
@@ -29,6 +39,9 @@ class QueuedItem:
     rank: int | None
     score: float | None
     display: pd.Series  # the human-readable row, as the annotator sees it
+    gold: bool = False  # a quiz item (known answer)
+    answers: int = 0  # answers it already has from other annotators
+    expires_at: str | None = None  # end of this annotator's lease
 
 
 @dataclass(frozen=True)
@@ -45,57 +58,133 @@ class Progress:
 class LabelingSession:
     """One annotator working on one project.
 
-    ``retrain=True`` retrains and records a curve point after every submit
-    and undo (this slice's inline retraining); the background worker of a
-    later issue turns it off.
+    ``annotator``: a signed-in :class:`fairal.auth.User` (the app), or a name /
+    account id for trusted local callers (scripts and tests that hold the
+    database file), whose account is created and assigned to the project if
+    needed. ``retrain=True`` retrains after every submit and undo; with a
+    background worker, pass ``retrain=False``.
     """
 
-    def __init__(self, store, project_id: int, annotator: str | int, *, retrain: bool = True,
+    def __init__(self, store, project_id: int, annotator: User | str | int, *, retrain: bool = True,
                  project: Project | None = None):
         self.store = store
+        if isinstance(annotator, User):
+            self.user = annotator
+        else:
+            account = (annotator if isinstance(annotator, int) else store.get_or_create_annotator(annotator))
+            row = store.annotator(account)
+            self.user = User(row["id"], row["name"], row["role"])
+            if not self.user.is_admin:
+                store.add_member(project_id, self.user.id)
+        require_project_access(store, self.user, project_id)
         self.project = project or open_project(store, project_id)
-        self.annotator_id = (annotator if isinstance(annotator, int)
-                             else store.get_or_create_annotator(annotator))
+        self.annotator_id = self.user.id
         self.retrain_after_label = retrain
         self.last_retrain_seconds: float | None = None
+        self._pending_gold: int | None = None
 
     @property
     def label_names(self) -> tuple[str, ...]:
+        """What each answer key means: the classes, or the 1–4 confidence scale."""
+        if self.project.scale == "confidence4":
+            negative, positive = self.project.dataset.classes
+            return (f"surely {negative}", f"maybe {negative}", f"maybe {positive}", f"surely {positive}")
         return self.project.dataset.classes
+
+    @property
+    def label_values(self) -> list[int]:
+        return list(self.project.row["label_values"])
+
+    def _check_access(self) -> None:
+        require_project_access(self.store, self.user, self.project.id)
 
     def progress(self) -> Progress:
         pid = self.project.id
-        return Progress(labeled_by_me=self.store.label_count(pid, annotator_id=self.annotator_id),
-                        labeled=self.store.label_count(pid), budget=self.project.budget)
+        return Progress(labeled_by_me=self.store.label_count(pid, annotator_id=self.annotator_id, role="pool"),
+                        labeled=self.store.label_count(pid, role="pool"), budget=self.project.budget)
 
     def next_item(self) -> QueuedItem | None:
-        """The next pool item in strategy order, or None when the budget or pool is used up."""
-        if self.progress().done:
-            return None
-        rows = self.store.next_items(self.project.id, self.annotator_id, limit=1)
-        if not rows:
-            return None
-        row = rows[0]
-        display = self.project.dataset.display.loc[int(row["item_id"])]
-        return QueuedItem(item_id=int(row["item_id"]), rank=row.get("rank"), score=row.get("score"),
-                          display=display)
+        """The next item for this annotator (a quiz item now and then), or None when nothing is left.
 
-    def submit(self, item_id: int, value: int) -> list[dict]:
-        """Commit the label, then (if enabled) retrain; returns the curve points recorded."""
-        if self.progress().done and item_id not in self.store.labeled_items(self.project.id):
+        Pool items come in strategy order under a lease (see the module
+        docstring); asking again before answering returns the same item.
+        """
+        self._check_access()
+        gold = self._maybe_gold()
+        if gold is not None:
+            return gold
+        project = self.project
+        row = self.store.lease_next_item(project.id, self.annotator_id, overlap=project.overlap,
+                                         ttl_seconds=project.lease_seconds, budget=project.budget)
+        if row is None:
+            return None
+        display = project.dataset.display.loc[int(row["item_id"])]
+        return QueuedItem(item_id=int(row["item_id"]), rank=row.get("rank"), score=row.get("score"),
+                          display=display, answers=int(row.get("answers") or 0), expires_at=row.get("expires_at"))
+
+    def _maybe_gold(self) -> QueuedItem | None:
+        """A quiz item at the project's gold rate (a fixed pseudo-random schedule per annotator)."""
+        rate = self.project.gold_rate
+        if rate <= 0:
+            return None
+        if self._pending_gold is None:
+            answered = len([a for a in self.store.gold_answers(self.project.id) if a["annotator_id"] == self.annotator_id])
+            done = self.store.label_count(self.project.id, annotator_id=self.annotator_id, role="pool")
+            draw = np.random.default_rng([self.annotator_id, done, answered]).random()
+            if draw >= rate:
+                return None
+            self._pending_gold = self.store.next_gold_item(self.project.id, self.annotator_id)
+            if self._pending_gold is None:
+                return None
+        item_id = self._pending_gold
+        display = self.project.dataset.display.loc[int(item_id)]
+        return QueuedItem(item_id=int(item_id), rank=None, score=None, display=display, gold=True)
+
+    def submit(self, item_id: int, value: int) -> list[dict] | dict:
+        """Commit the answer, then (if enabled) retrain; returns the curve points recorded.
+
+        For a quiz item, the answer is stored as a quiz answer and
+        ``{"value", "gold", "correct"}`` is returned instead.
+        """
+        self._check_access()
+        item_id, value = int(item_id), int(value)
+        if self._pending_gold is not None and item_id == self._pending_gold:
+            result = self.store.record_gold_answer(self.project.id, item_id, self.annotator_id, value)
+            self._pending_gold = None
+            return {**result, "correct": self._correct(value, result["gold"])}
+        labeled = self.store.labeled_items(self.project.id)
+        if self.progress().done and item_id not in labeled:
             raise ValueError(f"the budget of {self.project.budget} labels is used up")
-        self.store.submit_label(self.project.id, int(item_id), self.annotator_id, int(value))
+        self.store.submit_label(self.project.id, item_id, self.annotator_id, value,
+                                max_answers=self.project.overlap)
         return self._retrain()
 
+    def _correct(self, value: int, gold: int) -> bool:
+        if self.project.scale == "confidence4":
+            return int(value >= 3) == int(gold)
+        return int(value) == int(gold)
+
     def skip(self, item_id: int) -> None:
-        """Put the item at the back of this annotator's queue."""
+        """Put the item at the back of this annotator's queue (others may take it)."""
+        self._check_access()
+        if self._pending_gold is not None and int(item_id) == self._pending_gold:
+            self._pending_gold = None
+            return
         self.store.record_skip(self.project.id, int(item_id), self.annotator_id)
 
     def undo(self) -> int | None:
-        """Revert this annotator's last label; returns its item id (None if nothing to undo)."""
+        """Revert this annotator's last answer; returns its item id (None if nothing to undo).
+
+        The item is leased back to the annotator, so it is the next one shown
+        and the answer can be given again; the history keeps both answers.
+        """
+        self._check_access()
         undone = self.store.undo_last_label(self.project.id, self.annotator_id)
         if undone is None:
             return None
+        if undone["value"] is None:  # the answer is gone: this annotator gets the item back first
+            self.store.lease_item(self.project.id, int(undone["item_id"]), self.annotator_id,
+                                  ttl_seconds=self.project.lease_seconds)
         self._retrain()
         return int(undone["item_id"])
 

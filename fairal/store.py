@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ LABELABLE_ROLES = ("pool", "validation")
 ANNOTATOR_ROLES = ("admin", "annotator")
 BUSY_TIMEOUT_MS = 30_000
 # Every statement of _SCHEMA is "IF NOT EXISTS": raising the version makes
-# stores opened later add what is new (2: dataset_files).
-SCHEMA_VERSION = 2
+# stores opened later add what is new (2: dataset_files; 3: credentials,
+# memberships, leases, gold, crowd answers, validation labels, training claims).
+SCHEMA_VERSION = 3
 
 _CURVE_COLUMNS = (
     "id",
@@ -162,10 +163,80 @@ CREATE TABLE IF NOT EXISTS dataset_files (
     created_at TEXT NOT NULL,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS credentials (
+    annotator_id INTEGER PRIMARY KEY REFERENCES annotators (id),
+    password_hash TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, annotator_id)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, item_id, annotator_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS leases_annotator ON leases (project_id, annotator_id);
+CREATE TABLE IF NOT EXISTS gold (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (project_id, item_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS gold_answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    value INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    UNIQUE (project_id, item_id, annotator_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES gold (project_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS crowd_answers (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    answer INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (project_id, item_id, worker),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS validation_labels (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, item_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS training_claims (
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    trainer TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, trainer)
+);
 """
 
 # Children first, so that no foreign key is ever left dangling.
 _PROJECT_TABLES = (
+    "training_claims",
+    "validation_labels",
+    "crowd_answers",
+    "gold_answers",
+    "gold",
+    "leases",
+    "memberships",
     "curve_points",
     "model_versions",
     "skips",
@@ -569,11 +640,17 @@ class Store:
 
     # -------------------------------------------------------------- labels
 
-    def submit_label(self, project_id: int, item_id: int, annotator_id: int, value: int) -> dict:
+    def submit_label(
+        self, project_id: int, item_id: int, annotator_id: int, value: int, *,
+        max_answers: int | None = None,
+    ) -> dict:
         """Record this annotator's label for an item, or change it; return the label row.
 
         Only 'pool' and 'validation' items take labels, and only the project's
-        label values. Re-submitting the current value changes nothing.
+        label values. Re-submitting the current value changes nothing. With
+        ``max_answers`` (the project's overlap k), a first answer to an item
+        that already has k answers from others is refused. The annotator's
+        lease on the item ends in the same transaction.
         """
         with self._write():
             allowed = self.project(project_id)["label_values"]
@@ -591,8 +668,16 @@ class Store:
             self._require_annotator(annotator_id)
             key = {"p": project_id, "i": item_id, "a": annotator_id}
             current = self._current_label(key)
+            self._db.execute(
+                "DELETE FROM leases WHERE project_id = :p AND item_id = :i AND annotator_id = :a", key)
             if current is not None and current["value"] == value:
                 return current
+            if current is None and max_answers is not None:
+                others = self._value(
+                    "SELECT COUNT(*) FROM labels WHERE project_id = :p AND item_id = :i", key)
+                if others >= max_answers:
+                    raise StoreError(f"item {item_id} already has {others} answers "
+                                     f"(the project's overlap is {max_answers})")
             now = _now()
             seq = self._history(
                 key,
@@ -686,9 +771,12 @@ class Store:
         return cursor.lastrowid
 
     def record_skip(self, project_id: int, item_id: int, annotator_id: int) -> None:
+        """Put the item at the back of this annotator's queue and end their lease on it."""
         with self._write():
             self._require_item(project_id, item_id)
             self._require_annotator(annotator_id)
+            self._db.execute("DELETE FROM leases WHERE project_id = ? AND item_id = ? AND annotator_id = ?",
+                             [project_id, item_id, annotator_id])
             self._db.execute(
                 "INSERT INTO skips (project_id, item_id, annotator_id, at) VALUES (?, ?, ?, ?)",
                 [project_id, item_id, annotator_id, _now()],
@@ -746,6 +834,355 @@ class Store:
             item_id: max(tally, key=tally.__getitem__)
             for item_id, tally in sorted(votes.items())
         }
+
+    # ------------------------------------------------- accounts and access
+
+    def annotators(self) -> list[dict]:
+        """Every account: ``{id, name, role, created_at, has_password}``, by name."""
+        return self._rows(
+            "SELECT a.*, c.annotator_id IS NOT NULL AS has_password FROM annotators AS a "
+            "LEFT JOIN credentials AS c ON c.annotator_id = a.id ORDER BY a.name")
+
+    def annotator_by_name(self, name: str) -> dict | None:
+        return self._row("SELECT * FROM annotators WHERE name = ?", [name])
+
+    def set_password_hash(self, annotator_id: int, password_hash: str) -> None:
+        """Store a password *hash* (see :mod:`fairal.auth`; the store never sees a password)."""
+        password_hash = _str(password_hash, "password_hash")
+        with self._write():
+            self._require_annotator(annotator_id)
+            self._db.execute(
+                "INSERT INTO credentials (annotator_id, password_hash, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (annotator_id) DO UPDATE SET password_hash = excluded.password_hash, "
+                "updated_at = excluded.updated_at",
+                [annotator_id, password_hash, _now()])
+
+    def password_hash(self, annotator_id: int) -> str | None:
+        return self._value("SELECT password_hash FROM credentials WHERE annotator_id = ?", [annotator_id])
+
+    def set_role(self, annotator_id: int, role: str) -> None:
+        _annotator_row("x", role)  # validates the role
+        with self._write():
+            self._require_annotator(annotator_id)
+            self._db.execute("UPDATE annotators SET role = ? WHERE id = ?", [role, annotator_id])
+
+    def add_member(self, project_id: int, annotator_id: int) -> None:
+        """Assign an annotator to a project (idempotent)."""
+        with self._write():
+            self._require_project(project_id)
+            self._require_annotator(annotator_id)
+            self._db.execute(
+                "INSERT OR IGNORE INTO memberships (project_id, annotator_id, created_at) VALUES (?, ?, ?)",
+                [project_id, annotator_id, _now()])
+
+    def remove_member(self, project_id: int, annotator_id: int) -> None:
+        """Unassign; the annotator's labels stay, their leases end."""
+        with self._write():
+            self._db.execute("DELETE FROM memberships WHERE project_id = ? AND annotator_id = ?",
+                             [project_id, annotator_id])
+            self._db.execute("DELETE FROM leases WHERE project_id = ? AND annotator_id = ?",
+                             [project_id, annotator_id])
+
+    def members(self, project_id: int) -> list[dict]:
+        self._require_project(project_id)
+        return self._rows(
+            "SELECT a.* FROM memberships AS m JOIN annotators AS a ON a.id = m.annotator_id "
+            "WHERE m.project_id = ? ORDER BY a.name", [project_id])
+
+    def is_member(self, project_id: int, annotator_id: int) -> bool:
+        return bool(self._value("SELECT 1 FROM memberships WHERE project_id = ? AND annotator_id = ?",
+                                [project_id, annotator_id]))
+
+    def member_projects(self, annotator_id: int) -> list[dict]:
+        """The projects this annotator is assigned to."""
+        return [_decode_project(r) for r in self._rows(
+            "SELECT p.* FROM projects AS p JOIN memberships AS m ON m.project_id = p.id "
+            "WHERE m.annotator_id = ? ORDER BY p.id", [annotator_id])]
+
+    # -------------------------------------------------------------- leases
+
+    def lease_next_item(
+        self, project_id: int, annotator_id: int, *, overlap: int = 1, ttl_seconds: float = 600,
+        budget: int | None = None,
+    ) -> dict | None:
+        """Hand this annotator the next pool item and lock it for ``ttl_seconds``.
+
+        One write transaction, so concurrent annotators never receive the same
+        item beyond the overlap: an item is offered while its answers plus the
+        live leases of *other* annotators are fewer than ``overlap``, and never
+        to someone who answered it. The annotator's own live lease is returned
+        again (a page reload does not skip an item). Order: items this
+        annotator skipped last (oldest skip first); before them, items that
+        already have answers (partly labeled, when overlap > 1); then the
+        strategy's rank. With ``budget``, no new item is started once
+        ``budget`` items have answers or live leases. Expired leases are
+        deleted here, so they return to the queue. Returns
+        ``{item_id, rank, score, answers, expires_at}`` or None.
+        """
+        overlap = _int(overlap, "overlap")
+        if overlap < 1:
+            raise ValueError(f"overlap must be at least 1, got {overlap}")
+        with self._write():
+            self._require_project(project_id)
+            self._require_annotator(annotator_id)
+            now = datetime.now(timezone.utc)
+            key = {"p": project_id, "a": annotator_id, "now": now.isoformat(timespec="microseconds"),
+                   "k": overlap}
+            self._db.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now", key)
+            own = self._row(
+                """
+                SELECT i.item_id, i.rank, i.score, l.expires_at,
+                       (SELECT COUNT(*) FROM labels AS x
+                        WHERE x.project_id = :p AND x.item_id = i.item_id) AS answers
+                FROM leases AS l JOIN items AS i ON i.project_id = l.project_id AND i.item_id = l.item_id
+                WHERE l.project_id = :p AND l.annotator_id = :a
+                ORDER BY l.expires_at LIMIT 1
+                """, key)
+            if own is not None:
+                return own
+            started_only = False
+            if budget is not None:
+                started = self._value(
+                    """
+                    SELECT COUNT(*) FROM (
+                        SELECT l.item_id FROM labels AS l JOIN items AS i
+                          ON i.project_id = l.project_id AND i.item_id = l.item_id
+                          WHERE l.project_id = :p AND i.role = 'pool'
+                        UNION SELECT item_id FROM leases WHERE project_id = :p)
+                    """, key)
+                started_only = started >= budget
+            key["started_only"] = int(started_only)
+            row = self._row(
+                """
+                WITH answered AS (
+                    SELECT item_id, COUNT(*) AS n, MAX(annotator_id = :a) AS mine
+                    FROM labels WHERE project_id = :p GROUP BY item_id),
+                held AS (
+                    SELECT item_id, COUNT(*) AS n FROM leases WHERE project_id = :p GROUP BY item_id),
+                skipped AS (
+                    SELECT item_id, MAX(id) AS last_skip FROM skips
+                    WHERE project_id = :p AND annotator_id = :a GROUP BY item_id)
+                SELECT i.item_id, i.rank, i.score, COALESCE(an.n, 0) AS answers
+                FROM items AS i
+                LEFT JOIN answered AS an ON an.item_id = i.item_id
+                LEFT JOIN held AS h ON h.item_id = i.item_id
+                LEFT JOIN skipped AS s ON s.item_id = i.item_id
+                WHERE i.project_id = :p AND i.role = 'pool'
+                  AND COALESCE(an.mine, 0) = 0
+                  AND COALESCE(an.n, 0) + COALESCE(h.n, 0) < :k
+                  AND (:started_only = 0 OR COALESCE(an.n, 0) + COALESCE(h.n, 0) > 0)
+                ORDER BY s.last_skip IS NOT NULL, s.last_skip,
+                         COALESCE(an.n, 0) + COALESCE(h.n, 0) = 0,
+                         i.rank IS NULL, i.rank, i.item_id
+                LIMIT 1
+                """, key)
+            if row is None:
+                return None
+            expires = (now + timedelta(seconds=float(ttl_seconds))).isoformat(timespec="microseconds")
+            self._db.execute(
+                "INSERT INTO leases (project_id, item_id, annotator_id, expires_at) VALUES (?, ?, ?, ?)",
+                [project_id, row["item_id"], annotator_id, expires])
+            return {**row, "expires_at": expires}
+
+    def lease_item(self, project_id: int, item_id: int, annotator_id: int, *, ttl_seconds: float = 600) -> None:
+        """Lease one given item to this annotator, ending their other leases in the project
+        (undo gives the item back to whoever undid it, and it is shown next)."""
+        expires = (datetime.now(timezone.utc) + timedelta(seconds=float(ttl_seconds))).isoformat(
+            timespec="microseconds")
+        with self._write():
+            self._require_item(project_id, item_id)
+            self._require_annotator(annotator_id)
+            self._db.execute("DELETE FROM leases WHERE project_id = ? AND annotator_id = ?",
+                             [project_id, annotator_id])
+            self._db.execute(
+                "INSERT INTO leases (project_id, item_id, annotator_id, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project_id, item_id, annotator_id) DO UPDATE SET expires_at = excluded.expires_at",
+                [project_id, item_id, annotator_id, expires])
+
+    def release_lease(self, project_id: int, item_id: int, annotator_id: int) -> None:
+        with self._write():
+            self._db.execute("DELETE FROM leases WHERE project_id = ? AND item_id = ? AND annotator_id = ?",
+                             [project_id, item_id, annotator_id])
+
+    def leases(self, project_id: int, *, live_only: bool = True) -> list[dict]:
+        sql = "SELECT * FROM leases WHERE project_id = ?"
+        params: list = [project_id]
+        if live_only:
+            sql += " AND expires_at > ?"
+            params.append(_now())
+        return self._rows(sql + " ORDER BY item_id, annotator_id", params)
+
+    def answer_counts(self, project_id: int) -> dict[int, int]:
+        """``{item_id: number of annotators who answered it}``."""
+        return dict(self._tuples(
+            "SELECT item_id, COUNT(*) FROM labels WHERE project_id = ? GROUP BY item_id", [project_id]))
+
+    def answers(self, project_id: int) -> list[dict]:
+        """Every current answer in long form: ``{item_id, annotator_id, worker, value, seq}``."""
+        self._require_project(project_id)
+        return self._rows(
+            "SELECT l.item_id, l.annotator_id, a.name AS worker, l.value, l.seq FROM labels AS l "
+            "JOIN annotators AS a ON a.id = l.annotator_id WHERE l.project_id = ? ORDER BY l.seq",
+            [project_id])
+
+    def last_label_at(self, project_id: int) -> str | None:
+        """When the project's labels last changed (ISO time), or None."""
+        return self._value("SELECT MAX(at) FROM label_history WHERE project_id = ?", [project_id])
+
+    def label_seq(self, project_id: int) -> int:
+        """A number that grows with every label change of the project (0 before the first)."""
+        return self._value("SELECT COALESCE(MAX(id), 0) FROM label_history WHERE project_id = ?",
+                           [project_id])
+
+    # ---------------------------------------------------------------- gold
+
+    def set_gold(self, project_id: int, answers: dict[int, int]) -> None:
+        """Known answers of quiz (gold) items; replaces the project's gold set, keeps no stale answers."""
+        rows = [(project_id, _int(i, "item_id"), _int(v, "value")) for i, v in answers.items()]
+        with self._write():
+            for _, item_id, _ in rows:
+                self._require_item(project_id, item_id)
+            self._db.execute("DELETE FROM gold_answers WHERE project_id = ?", [project_id])
+            self._db.execute("DELETE FROM gold WHERE project_id = ?", [project_id])
+            self._db.conn.executemany("INSERT INTO gold (project_id, item_id, value) VALUES (?, ?, ?)", rows)
+
+    def gold(self, project_id: int) -> dict[int, int]:
+        return dict(self._tuples("SELECT item_id, value FROM gold WHERE project_id = ? ORDER BY item_id",
+                                 [project_id]))
+
+    def next_gold_item(self, project_id: int, annotator_id: int, *, salt: int = 0) -> int | None:
+        """A gold item this annotator has not answered (a fixed shuffled order per annotator), or None."""
+        row = self._value(
+            """
+            SELECT g.item_id FROM gold AS g
+            WHERE g.project_id = :p AND NOT EXISTS (
+                SELECT 1 FROM gold_answers AS x
+                WHERE x.project_id = :p AND x.item_id = g.item_id AND x.annotator_id = :a)
+            ORDER BY (g.item_id * 2654435761 + :a * 40503 + :salt) % 1000003 LIMIT 1
+            """, {"p": project_id, "a": annotator_id, "salt": int(salt)})
+        return row
+
+    def record_gold_answer(self, project_id: int, item_id: int, annotator_id: int, value: int) -> dict:
+        """Store a quiz answer (it never becomes a training label); returns ``{value, gold}``."""
+        with self._write():
+            gold = self._value("SELECT value FROM gold WHERE project_id = ? AND item_id = ?", [project_id, item_id])
+            if gold is None:
+                raise NotFoundError(f"item {item_id} is not a gold item of project {project_id}")
+            self._require_annotator(annotator_id)
+            self._db.execute(
+                "INSERT INTO gold_answers (project_id, item_id, annotator_id, value, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (project_id, item_id, annotator_id) DO UPDATE SET value = excluded.value, "
+                "at = excluded.at", [project_id, item_id, annotator_id, _int(value, "value"), _now()])
+            return {"value": int(value), "gold": int(gold)}
+
+    def gold_answers(self, project_id: int) -> list[dict]:
+        """``{item_id, annotator_id, worker, value, gold}`` for every quiz answer."""
+        return self._rows(
+            "SELECT x.item_id, x.annotator_id, a.name AS worker, x.value, g.value AS gold FROM gold_answers AS x "
+            "JOIN gold AS g ON g.project_id = x.project_id AND g.item_id = x.item_id "
+            "JOIN annotators AS a ON a.id = x.annotator_id WHERE x.project_id = ? ORDER BY x.id", [project_id])
+
+    # --------------------------------------------------------------- crowd
+
+    def add_crowd_answers(self, project_id: int, answers: Iterable[dict], *, source: str) -> int:
+        """Import answers ``{item_id, worker, answer, position}`` from one file, all or nothing.
+
+        Unknown items and answers already imported for the same (item, worker)
+        are refused with the offending ids named; nothing is written then.
+        """
+        source = _str(source, "source")
+        rows = [(project_id, _int(a["item_id"], "item_id"), _str(str(a["worker"]), "worker"),
+                 _int(a["answer"], "answer"), _int(a.get("position", 0), "position"), source) for a in answers]
+        if not rows:
+            raise ValueError("no crowd answers to import")
+        with self._write():
+            self._require_project(project_id)
+            known = set(self.item_ids_all(project_id))
+            unknown = sorted({r[1] for r in rows} - known)
+            if unknown:
+                shown = ", ".join(map(str, unknown[:10])) + (" …" if len(unknown) > 10 else "")
+                raise NotFoundError(f"{len(unknown)} item id(s) are not in this project: {shown}")
+            try:
+                self._db.conn.executemany(
+                    "INSERT INTO crowd_answers (project_id, item_id, worker, answer, position, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            except sqlite3.IntegrityError as error:
+                raise DuplicateError(f"some (item, worker) answers are already imported: {error}") from None
+        return len(rows)
+
+    def item_ids_all(self, project_id: int) -> list[int]:
+        return [r[0] for r in self._tuples("SELECT item_id FROM items WHERE project_id = ? ORDER BY item_id",
+                                           [project_id])]
+
+    def crowd_answers(self, project_id: int) -> list[dict]:
+        return self._rows("SELECT item_id, worker, answer, position, source FROM crowd_answers "
+                          "WHERE project_id = ? ORDER BY item_id, position", [project_id])
+
+    def delete_crowd_answers(self, project_id: int, *, source: str | None = None) -> None:
+        with self._write():
+            if source is None:
+                self._db.execute("DELETE FROM crowd_answers WHERE project_id = ?", [project_id])
+            else:
+                self._db.execute("DELETE FROM crowd_answers WHERE project_id = ? AND source = ?",
+                                 [project_id, source])
+
+    # ------------------------------------------------------ validation set
+
+    def set_validation_labels(self, project_id: int, labels: dict[int, int], *, method: str) -> None:
+        """Replace the project's clean validation set (item → binary label) in one transaction."""
+        rows = [(project_id, _int(i, "item_id"), _int(v, "value"), _str(method, "method"), _now())
+                for i, v in labels.items()]
+        with self._write():
+            for _, item_id, value, _, _ in rows:
+                self._require_item(project_id, item_id)
+                if value not in (0, 1):
+                    raise ValueError(f"validation labels are 0 or 1, got {value} for item {item_id}")
+            self._db.execute("DELETE FROM validation_labels WHERE project_id = ?", [project_id])
+            self._db.conn.executemany(
+                "INSERT INTO validation_labels (project_id, item_id, value, method, created_at) "
+                "VALUES (?, ?, ?, ?, ?)", rows)
+
+    def validation_labels(self, project_id: int) -> dict[int, int]:
+        return dict(self._tuples("SELECT item_id, value FROM validation_labels WHERE project_id = ? "
+                                 "ORDER BY item_id", [project_id]))
+
+    def validation_info(self, project_id: int) -> dict | None:
+        """``{size, method, created_at}`` of the validation set, or None."""
+        row = self._row("SELECT COUNT(*) AS size, MAX(method) AS method, MAX(created_at) AS created_at "
+                        "FROM validation_labels WHERE project_id = ?", [project_id])
+        return row if row and row["size"] else None
+
+    # ----------------------------------------------------- training claims
+
+    def claim_training(self, project_id: int, trainer: str, owner: str, *, stale_seconds: float = 300) -> bool:
+        """Take the right to train ``trainer`` for the project; False while someone else holds it.
+
+        A claim whose holder has not refreshed it for ``stale_seconds`` (a
+        killed worker) is taken over. So two versions of one trainer are
+        never trained at once, whatever the number of workers.
+        """
+        now = datetime.now(timezone.utc)
+        stale = (now - timedelta(seconds=float(stale_seconds))).isoformat(timespec="microseconds")
+        with self._write():
+            self._require_project(project_id)
+            holder = self._row("SELECT owner, heartbeat_at FROM training_claims WHERE project_id = ? AND trainer = ?",
+                               [project_id, trainer])
+            if holder is not None and holder["owner"] != owner and holder["heartbeat_at"] > stale:
+                return False
+            self._db.execute(
+                "INSERT INTO training_claims (project_id, trainer, owner, heartbeat_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project_id, trainer) DO UPDATE SET owner = excluded.owner, "
+                "heartbeat_at = excluded.heartbeat_at",
+                [project_id, trainer, owner, now.isoformat(timespec="microseconds")])
+            return True
+
+    def release_training(self, project_id: int, trainer: str, owner: str) -> None:
+        with self._write():
+            self._db.execute("DELETE FROM training_claims WHERE project_id = ? AND trainer = ? AND owner = ?",
+                             [project_id, trainer, owner])
+
+    def training_claims(self, project_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM training_claims WHERE project_id = ? ORDER BY trainer", [project_id])
 
     # ---------------------------------------------------- models and curves
 
@@ -811,6 +1248,8 @@ class Store:
             "model_version_id": model_version_id,
             "version": version,
             "curve_point_id": curve_point_id,
+            "trainer": trainer,
+            "budget": budget,
         }
 
     def model_versions(self, project_id: int, *, trainer: str | None = None) -> list[dict]:

@@ -9,7 +9,8 @@ from fairal.trainers.head import HeadTrainer
 from fairal.trainers.irw import CVaRTrainer, IRWOTrainer, IRWTrainer
 
 __all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTrainer", "FORMLTrainer",
-           "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS", "NEEDS_VALIDATION", "make_trainer"]
+           "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS",
+           "NEEDS_VALIDATION", "USES_VALIDATION", "make_trainer"]
 
 #: Trainers selectable by name in projects, the app and the command line.
 TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
@@ -19,6 +20,10 @@ TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTraine
 #: projects have one (the crowd issue builds it), and they are too slow to retrain after every
 #: label inline.
 NEEDS_VALIDATION = frozenset({"frtrain"})
+
+#: Trainers that read ``validation=`` as a clean set (FR-Train's robustness discriminator, FORML's
+#: exemplars); projects pass them their validation set (the seed set until a crowd set is built).
+USES_VALIDATION = frozenset({"frtrain", "forml"})
 
 
 def make_trainer(name: str, **params) -> Trainer:

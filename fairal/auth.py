@@ -1,0 +1,156 @@
+"""Accounts, passwords and who may do what.
+
+Two roles: an **admin** creates projects, manages annotators and sees
+everything; an **annotator** labels the projects assigned to them and sees
+nothing else (not even other annotators' answers). Passwords are hashed with
+Argon2id by ``argon2-cffi`` (the Password Hashing Competition winner, with
+its maintained defaults); the store keeps only the hash.
+
+Access control has two layers: the app's router offers each role only its
+pages, and every library write that a user triggers checks the role again
+here (:func:`require_admin`, :func:`require_project_access`), so a crafted
+request that bypasses the router still fails.
+
+Single sign-on: ``st.login`` (OIDC, configured in ``.streamlit/secrets.toml``)
+gives the app a verified e-mail; :func:`oidc_user` maps it to a local account,
+created as an annotator on first sign-in unless the e-mail is listed in
+``FAIRAL_OIDC_ADMINS`` (comma-separated).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+__all__ = [
+    "AccessDenied",
+    "AuthError",
+    "MIN_PASSWORD_LENGTH",
+    "User",
+    "authenticate",
+    "create_account",
+    "oidc_user",
+    "require_admin",
+    "require_project_access",
+    "set_password",
+    "user",
+]
+
+MIN_PASSWORD_LENGTH = 8
+_hasher = PasswordHasher()
+# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+class AuthError(ValueError):
+    """A bad account request: a weak password, a taken name, an unknown account."""
+
+
+class AccessDenied(PermissionError):
+    """The user's role does not allow this."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise AuthError("a password may have at most 1024 characters")
+
+
+def _check_name(name: str) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 100 or any(ch in name for ch in "\r\n\t\x00"):
+        raise AuthError("a user name needs 1–100 characters and no line breaks or tabs")
+    return name
+
+
+def create_account(store, name: str, password: str, *, role: str = "annotator", by: User | None = None) -> User:
+    """A new account with a hashed password. ``by``: the admin creating it (None only to bootstrap
+    the first admin, when no admin exists yet)."""
+    if by is not None:
+        require_admin(by)
+    elif any(a["role"] == "admin" for a in store.annotators()):
+        raise AccessDenied("only an admin can create accounts")
+    name = _check_name(name)
+    _check_password(password)
+    if role not in ("admin", "annotator"):
+        raise AuthError(f"role must be 'admin' or 'annotator', got {role!r}")
+    existing = store.annotator_by_name(name)
+    if existing is not None and store.password_hash(existing["id"]) is not None:
+        raise AuthError(f"an account named {name!r} already exists")
+    # An existing password-less annotator (from the first, account-free slice) is adopted.
+    annotator_id = existing["id"] if existing else store.add_annotator(name, role=role)
+    if existing and existing["role"] != role:
+        store.set_role(annotator_id, role)
+    store.set_password_hash(annotator_id, _hasher.hash(password))
+    return User(annotator_id, name, role)
+
+
+def set_password(store, account_id: int, password: str, *, by: User) -> None:
+    """Change a password: admins for anyone, annotators for themselves."""
+    if not by.is_admin and by.id != account_id:
+        raise AccessDenied("annotators can change only their own password")
+    _check_password(password)
+    store.set_password_hash(account_id, _hasher.hash(password))
+
+
+def authenticate(store, name: str, password: str) -> User | None:
+    """The user with this name and password, or None (the same answer for a wrong name or password)."""
+    row = store.annotator_by_name(name.strip()) if isinstance(name, str) else None
+    stored = store.password_hash(row["id"]) if row else None
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password if isinstance(password, str) else "")
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if stored is None:
+        return None
+    if _hasher.check_needs_rehash(stored):  # the library's defaults got stronger: upgrade quietly
+        store.set_password_hash(row["id"], _hasher.hash(password))
+    return User(row["id"], row["name"], row["role"])
+
+
+def user(store, account_id: int) -> User:
+    """The current view of an account (its role may have changed since login)."""
+    row = store.annotator(account_id)
+    return User(row["id"], row["name"], row["role"])
+
+
+def oidc_user(store, email: str) -> User:
+    """The local account of a user signed in through OIDC (``st.user.email``), created on first use."""
+    email = _check_name(email)
+    admins = {e.strip().lower() for e in os.environ.get("FAIRAL_OIDC_ADMINS", "").split(",") if e.strip()}
+    role = "admin" if email.lower() in admins else "annotator"
+    account_id = store.get_or_create_annotator(email, role=role)
+    if role == "admin" and store.annotator(account_id)["role"] != "admin":
+        store.set_role(account_id, "admin")
+    return user(store, account_id)
+
+
+def require_admin(who: User) -> None:
+    if who is None or not who.is_admin:
+        raise AccessDenied("this needs an admin account")
+
+
+def require_project_access(store, who: User, project_id: int) -> None:
+    """Admins reach every project; an annotator only the projects assigned to them."""
+    if who is None:
+        raise AccessDenied("sign in first")
+    if who.is_admin:
+        store.project(project_id)  # NotFoundError for a project that does not exist
+        return
+    if not store.is_member(project_id, who.id):
+        raise AccessDenied(f"{who.name} is not assigned to project {project_id}")

@@ -1,0 +1,190 @@
+"""The background trainer: retrains every project's trainers when labels change.
+
+``python -m fairal worker`` (or the app, which starts one when none runs)
+polls the store. For each project and each of its trainers, a model version
+remembers the label sequence number (and validation set) it was trained on;
+when labels have changed since, and the project has been quiet for
+``debounce`` seconds (or the last version is older than ``max_wait``, so a
+busy project still gets fresh curves), the worker claims the (project,
+trainer) pair in the store, trains, evaluates on the test set, records a
+model version and curve point, and re-ranks the pool when the strategy
+follows the model. Claims make two workers (or a restarted one) never train
+two versions of one trainer at once; a claim left by a killed worker is
+taken over once stale. Everything the worker knows is in the store, so it
+resumes after a crash or restart, and Streamlit reruns never touch it.
+
+One worker per database file runs at a time: it holds an exclusive lock on
+``<db>.worker.lock`` (released by the OS when the process dies), which is
+also how the app tells whether one is running.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fairal.projects import Project, open_project
+from fairal.store import Store
+from fairal.strategies import make_strategy
+from fairal.trainers import USES_VALIDATION
+
+__all__ = ["Worker", "ensure_worker", "worker_running", "lock_path"]
+
+logger = logging.getLogger(__name__)
+
+#: A claim not refreshed for this long belongs to a dead worker.
+STALE_CLAIM_SECONDS = 120.0
+HEARTBEAT_SECONDS = 10.0
+
+
+def lock_path(db_path: str | os.PathLike) -> Path:
+    return Path(f"{db_path}.worker.lock")
+
+
+def _seconds_since(iso: str | None) -> float:
+    if iso is None:
+        return float("inf")
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+
+
+class Worker:
+    """Retrain what is out of date; :meth:`run_once` is one pass, :meth:`run` loops."""
+
+    def __init__(self, db_path: str | os.PathLike, *, debounce: float = 1.0, max_wait: float = 10.0,
+                 poll: float = 0.5, owner: str | None = None):
+        self.db_path = Path(db_path)
+        self.debounce, self.max_wait, self.poll = debounce, max_wait, poll
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._projects: dict[int, Project] = {}
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _project(self, store, project_id: int) -> Project:
+        row = store.project(project_id)
+        cached = self._projects.get(project_id)
+        if cached is None or cached.row != row:
+            cached = self._projects[project_id] = open_project(store, project_id)
+        return cached
+
+    def due(self, store, project: Project, trainer: str) -> bool:
+        """Has this trainer's latest version fallen behind the labels (or validation set)?"""
+        latest = store.latest_model_version(project.id, trainer)
+        if latest is None:
+            return True
+        info = latest["info"] or {}
+        validation = store.validation_info(project.id) if trainer in USES_VALIDATION else None
+        behind = info.get("label_seq", -1) < store.label_seq(project.id) or (
+            trainer in USES_VALIDATION and info.get("validation_at") != (validation or {}).get("created_at"))
+        if not behind:
+            return False
+        quiet = _seconds_since(store.last_label_at(project.id)) >= self.debounce
+        overdue = _seconds_since(latest["created_at"]) >= self.max_wait
+        return quiet or overdue
+
+    def train(self, store, project: Project, trainer: str) -> dict | None:
+        """Claim, train, record, release; None when another worker holds the claim."""
+        if not store.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS):
+            return None
+        beating = threading.Event()
+
+        def heartbeat():  # keeps a long fit's claim fresh
+            with Store(self.db_path) as own:
+                while not beating.wait(HEARTBEAT_SECONDS):
+                    own.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS)
+
+        thread = threading.Thread(target=heartbeat, daemon=True) if store.path else None
+        if thread:
+            thread.start()
+        try:
+            label_seq = store.label_seq(project.id)  # read before the labels: never claims newer data
+            labels = project.training_labels(store)
+            start = time.perf_counter()
+            model = project.fit(store, trainer, labels)
+            seconds = time.perf_counter() - start
+            validation = store.validation_info(project.id) if trainer in USES_VALIDATION else None
+            extra = {"fit_seconds": round(seconds, 4), "worker": self.owner}
+            if validation:
+                extra["validation_at"] = validation["created_at"]
+            recorded = project.record(store, trainer, model, labels, label_seq, extra=extra)
+            logger.info("project %s: %s trained on %d labels in %.2f s (version %s)", project.name, trainer,
+                        len(labels), seconds, recorded.get("model_version_id"))
+            if trainer == project.trainer_names[0] and make_strategy(project.strategy_name).adaptive:
+                store.set_ranking(project.id, project.ranking(model, labels))
+            return recorded
+        finally:
+            beating.set()
+            store.release_training(project.id, trainer, self.owner)
+
+    def run_once(self, store) -> list[dict]:
+        """One pass over every project; returns what was recorded."""
+        recorded = []
+        for row in store.projects():
+            try:
+                project = self._project(store, int(row["id"]))
+                for trainer in project.trainer_names:
+                    if self.due(store, project, trainer):
+                        result = self.train(store, project, trainer)
+                        if result is not None:
+                            recorded.append(result)
+            except Exception:  # one broken project must not stop the others
+                logger.exception("worker: project %s failed", row.get("name"))
+        return recorded
+
+    def run(self) -> None:
+        """Poll until :meth:`stop` (or SIGTERM/SIGINT), holding the one-worker-per-database lock."""
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path(self.db_path), "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"another worker is already running on {self.db_path}") from None
+            logger.info("worker %s watching %s", self.owner, self.db_path)
+            with Store(self.db_path) as store:
+                while not self._stop.is_set():
+                    self.run_once(store)
+                    self._stop.wait(self.poll)
+
+
+def worker_running(db_path: str | os.PathLike) -> bool:
+    """Whether a worker holds this database's lock (a dead one's lock is released by the OS)."""
+    path = lock_path(db_path)
+    if not path.exists():
+        return False
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
+def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | None = None) -> bool:
+    """Start ``python -m fairal worker --db DB`` in its own session unless one runs; True if started.
+
+    The child outlives Streamlit reruns and app restarts (new session, no
+    parent pipe); its log goes to ``<db>.worker.log``.
+    """
+    if worker_running(db_path):
+        return False
+    log = Path(log_path or f"{db_path}.worker.log")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    with open(log, "ab") as out:
+        subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db_path)], stdout=out,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                         cwd=str(root))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not worker_running(db_path):
+        time.sleep(0.1)
+    return True

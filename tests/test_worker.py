@@ -1,0 +1,110 @@
+"""The background worker: retrains what labels made stale, once, under a claim; survives SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fairal.projects import ProjectSettings, create_project
+from fairal.session import LabelingSession
+from fairal.store import Store
+from fairal.worker import Worker, worker_running
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "fairal.db"
+    with Store(path) as store:
+        create_project(store, ProjectSettings(name="german", dataset="german", budget=40, n_initial=20,
+                                              trainers=("erm", "forml")))
+    return path
+
+
+def label(store, n, name="ann"):
+    session = LabelingSession(store, 1, name, retrain=False)
+    data = session.project.dataset
+    for _ in range(n):
+        item = session.next_item()
+        session.submit(item.item_id, int(data.y[data.positions([item.item_id])[0]]))
+
+
+def test_worker_retrains_stale_trainers_once(db):
+    worker = Worker(db, debounce=0.0)
+    with Store(db) as store:
+        assert worker.run_once(store) == []  # creation trained both: nothing is stale
+        label(store, 5)
+        recorded = worker.run_once(store)
+        assert sorted(r["trainer"] for r in recorded) == ["erm", "forml"]
+        assert {r["budget"] for r in recorded} == {5}
+        assert worker.run_once(store) == []
+        latest = store.latest_model_version(1, "forml")
+        assert latest["info"]["label_seq"] == store.label_seq(1)
+
+
+def test_worker_waits_for_quiet_then_catches_up(db):
+    worker = Worker(db, debounce=60.0, max_wait=60.0)
+    with Store(db) as store:
+        label(store, 2)
+        assert worker.run_once(store) == []  # labels are arriving: wait
+        worker.debounce = 0.0
+        assert len(worker.run_once(store)) == 2
+
+
+def test_a_claimed_trainer_is_not_trained_twice(db):
+    with Store(db) as store:
+        label(store, 3)
+        assert store.claim_training(1, "erm", "someone-else")
+        recorded = Worker(db, debounce=0.0).run_once(store)
+        assert [r["trainer"] for r in recorded] == ["forml"]
+        assert store.training_claims(1)[0]["owner"] == "someone-else"  # left alone
+
+
+def test_validation_set_change_retrains_the_robust_trainer_only(db):
+    worker = Worker(db, debounce=0.0)
+    with Store(db) as store:
+        pool = store.item_ids(1, "pool")[:30]
+        store.set_validation_labels(1, {i: k % 2 for k, i in enumerate(pool)}, method="majority_vote")
+        assert [r["trainer"] for r in worker.run_once(store)] == ["forml"]
+        assert worker.run_once(store) == []
+
+
+def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0", "--poll", "0.1"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not worker_running(db) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert worker_running(db)
+        with Store(db) as store:
+            label(store, 4)
+            first.send_signal(signal.SIGKILL)  # mid-session, possibly mid-training
+            first.wait(10)
+            label(store, 4, name="bob")
+            assert store.label_count(1) == 8
+        assert not worker_running(db)  # the OS released the dead worker's lock
+        second = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            with Store(db) as store:
+                while time.monotonic() < deadline:
+                    latest = [store.latest_model_version(1, t) for t in ("erm", "forml")]
+                    if all(v["info"].get("label_seq") == store.label_seq(1) for v in latest):
+                        break
+                    time.sleep(0.2)
+                assert all(v["info"]["label_seq"] == store.label_seq(1) for v in latest)
+                assert store.label_count(1) == 8
+                assert max(p["budget"] for p in store.curve_points(1)) == 8
+        finally:
+            second.terminate()
+            second.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
