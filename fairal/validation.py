@@ -1,0 +1,153 @@
+"""A project's clean validation set, built from crowd answers (FR-Train §4.4).
+
+Glue between :mod:`fairal.crowd` (reading, quality, aggregation, agreement:
+pure functions on long-form answer frames) and a stored project: import a
+crowd CSV into the project, gather the answers of in-app annotators and
+imported workers, measure workers on the quiz (gold) items, aggregate, and
+store the result as the project's validation set, which the robust trainers
+(FR-Train's robustness discriminator, FORML's exemplars) then use. Every
+function that writes takes the acting user and checks they are an admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from fairal import crowd
+from fairal.auth import User, require_admin
+from fairal.projects import open_project
+
+__all__ = ["import_crowd_csv", "project_answers", "worker_quality", "build_validation_set",
+           "aggregation_report", "SOURCES"]
+
+#: Whose answers to use: the app's annotators, imported crowd workers, or both.
+SOURCES = ("all", "app", "crowd")
+
+
+def import_crowd_csv(store, project_id: int, data: bytes, *, by: User, filename: str = "crowd.csv",
+                     format: str = "auto", max_bytes: int = 20_000_000) -> int:
+    """Read a long- or wide-form crowd CSV (:func:`fairal.crowd.read_answers`) into the project.
+
+    The answers must be on the project's scale and name items of the
+    project (numeric item ids); all rows are stored or none. Returns the
+    number of answers imported.
+    """
+    require_admin(by)
+    project = store.project(project_id)
+    scale = (project.get("config") or {}).get("scale", "binary")
+    answers = crowd.read_answers(data, format=format, scale=scale, max_bytes=max_bytes)
+    try:
+        item_ids = answers["item_id"].astype(str).str.strip().astype("int64")
+    except ValueError:
+        bad = [i for i in answers["item_id"].astype(str) if not i.strip().lstrip("-").isdigit()][:5]
+        raise crowd.CrowdDataError(f"{filename}: item ids must be the project's numeric item ids; "
+                                   f"got {bad}") from None
+    rows = [{"item_id": int(i), "worker": str(w), "answer": int(a), "position": int(p)}
+            for i, w, a, p in zip(item_ids, answers["worker_id"], answers["answer"], answers["position"])]
+    return store.add_crowd_answers(project_id, rows, source=filename)
+
+
+def project_answers(store, project_id: int, *, source: str = "all") -> pd.DataFrame:
+    """Long-form answers (``item_id, worker_id, answer, position``) of the app's annotators and/or
+    imported crowd workers; in-app workers are named ``app:<name>`` so the two never merge."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {list(SOURCES)}, got {source!r}")
+    frames = []
+    if source in ("all", "app"):
+        app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "seq"])
+        frames.append(pd.DataFrame({"item_id": app["item_id"], "worker_id": "app:" + app["worker"].astype(str),
+                                    "answer": app["value"], "order": app["seq"]}))
+    if source in ("all", "crowd"):
+        imported = pd.DataFrame(store.crowd_answers(project_id),
+                                columns=["item_id", "worker", "answer", "position", "source"])
+        frames.append(pd.DataFrame({"item_id": imported["item_id"], "worker_id": imported["worker"].astype(str),
+                                    "answer": imported["answer"], "order": imported["position"]}))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if frame.empty:
+        return pd.DataFrame(columns=list(crowd.ANSWER_COLUMNS))
+    frame = frame.sort_values(["item_id", "order"], kind="stable")
+    frame["position"] = frame.groupby("item_id").cumcount()
+    frame["item_id"] = frame["item_id"].astype(str)  # fairal.crowd's convention (ids as read from CSV)
+    return frame[list(crowd.ANSWER_COLUMNS)].reset_index(drop=True)
+
+
+def _scale(store, project_id: int) -> str:
+    return (store.project(project_id).get("config") or {}).get("scale", "binary")
+
+
+def worker_quality(store, project_id: int, *, source: str = "all") -> pd.DataFrame:
+    """Per-worker accuracy on the quiz items with a Wilson interval (:func:`fairal.crowd.gold_accuracy`).
+
+    Quiz answers given in the app count for ``app:<name>``; imported
+    answers on quiz items count for their workers.
+    """
+    gold = {str(i): v for i, v in store.gold(project_id).items()}
+    scale = _scale(store, project_id)
+    answers = project_answers(store, project_id, source=source)
+    quiz = pd.DataFrame(store.gold_answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "gold"])
+    if not quiz.empty and source in ("all", "app"):
+        quiz_frame = pd.DataFrame({"item_id": quiz["item_id"].astype(str), "worker_id": "app:" + quiz["worker"].astype(str),
+                                   "answer": quiz["value"], "position": 0})
+        answers = pd.concat([answers, quiz_frame], ignore_index=True)
+    if answers.empty or not answers["item_id"].isin(list(gold)).any():  # nobody has answered a quiz item yet
+        return pd.DataFrame(columns=["n_answers", "n_gold", "n_correct", "accuracy", "ci_low", "ci_high"])
+    return crowd.gold_accuracy(answers, gold, scale=scale)
+
+
+def build_validation_set(store, project_id: int, *, by: User, method: str = "majority_vote",
+                         source: str = "all", min_accuracy: float | None = None, min_gold: int = 3,
+                         max_answers: int | None = None, min_answers: int = 1) -> dict:
+    """Aggregate the answers and store them as the project's clean validation set (one transaction).
+
+    Quiz items are left out (their labels are known, and the workers were
+    measured on them). ``min_accuracy``: exclude workers whose gold accuracy
+    is below it first (:func:`fairal.crowd.exclude_workers`). Items with
+    fewer than ``min_answers`` answers are left out. Returns a summary.
+    """
+    require_admin(by)
+    if method not in crowd.AGGREGATORS:
+        raise ValueError(f"method must be one of {list(crowd.AGGREGATORS)}, got {method!r}")
+    scale = _scale(store, project_id)
+    answers = project_answers(store, project_id, source=source)
+    gold = store.gold(project_id)
+    answers = answers[~answers["item_id"].isin([str(i) for i in gold])]
+    excluded: list[str] = []
+    if min_accuracy is not None:
+        quality = worker_quality(store, project_id, source=source)
+        answers, excluded = crowd.exclude_workers(answers, quality, min_accuracy=min_accuracy, min_gold=min_gold)
+    if answers.empty:
+        raise ValueError("no answers to aggregate (import a crowd CSV or label with overlap first)")
+    kwargs = {"max_answers": max_answers}
+    if method != "mean_score":
+        kwargs["scale"] = scale
+    result = crowd.aggregate(answers, method, **kwargs)
+    result = result[result["n_answers"] >= min_answers]
+    labels = {int(item): int(label) for item, label in result["label"].items()}
+    if not labels:
+        raise ValueError(f"no item has at least {min_answers} answers")
+    store.set_validation_labels(project_id, labels, method=method)
+    positives = sum(labels.values())
+    return {"size": len(labels), "positives": positives, "method": method, "excluded_workers": excluded,
+            "answers_used": int(len(answers))}
+
+
+def aggregation_report(store, project_id: int, *, source: str = "all",
+                       methods: Sequence[str] | None = None, max_answers: int | None = None) -> pd.DataFrame:
+    """Accuracy of each aggregation method against the data set's known labels, overall and per group.
+
+    Only meaningful when the project's data set has ground truth (the
+    built-in data sets and labeled CSVs do): it tells how clean a
+    crowd-built validation set would be.
+    """
+    project = open_project(store, project_id)
+    answers = project_answers(store, project_id, source=source)
+    if answers.empty:
+        raise ValueError("no answers yet")
+    items = sorted(answers["item_id"].unique())
+    where = project.positions([int(i) for i in items])
+    truth = pd.Series(project.dataset.y[where], index=items)
+    groups = pd.Series(project.dataset.group[where], index=items)
+    return crowd.compare_aggregations(answers, truth, scale=project.scale, groups=groups, methods=methods,
+                                      max_answers=max_answers)
