@@ -1,0 +1,83 @@
+"""Crowd answers into a project's validation set (fairal.validation) on real COMPAS truth."""
+
+import io
+
+import pytest
+
+from fairal import auth, crowd, validation
+from fairal.auth import AccessDenied
+from fairal.crowd import CrowdDataError
+from fairal.projects import ProjectSettings, create_project, open_project
+from fairal.store import NotFoundError, Store
+
+
+@pytest.fixture
+def setup():
+    with Store(memory=True) as store:
+        admin = auth.create_account(store, "root", "correct horse battery", role="admin")
+        pid = create_project(store, ProjectSettings(name="compas", dataset="compas", sensitive="race", budget=30,
+                                                    n_initial=20, scale="confidence4", gold_rate=0.1))
+        yield store, admin, pid
+
+
+def crowd_csv(store, pid, n_items=200, answers=5, seed=0, wide=False):
+    project = open_project(store, pid)
+    items = store.item_ids(pid, "pool")[:n_items]
+    truth = {i: int(project.dataset.y[project.positions([i])[0]]) for i in items}
+    answers = crowd.simulate_crowd(truth, n_workers=25, answers_per_item=answers, scale="confidence4",
+                                   worker_accuracy=(0.6, 0.85), seed=seed)
+    frame = crowd.to_wide(answers) if wide else answers[["item_id", "worker_id", "answer"]]
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode(), truth
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_import_then_build_a_validation_set_better_than_one_answer(setup, wide):
+    store, admin, pid = setup
+    data, truth = crowd_csv(store, pid, wide=wide)
+    assert validation.import_crowd_csv(store, pid, data, by=admin) == 1000
+    summary = validation.build_validation_set(store, pid, by=admin, method="mean_score")
+    labels = store.validation_labels(pid)
+    assert summary["size"] == len(labels) == 200
+    accuracy = sum(labels[i] == t for i, t in truth.items()) / len(truth)
+    single = validation.build_validation_set(store, pid, by=admin, method="mean_score", max_answers=1)
+    single_accuracy = sum(store.validation_labels(pid)[i] == t for i, t in truth.items()) / len(truth)
+    assert single["size"] == 200 and accuracy > single_accuracy + 0.03
+    report = validation.aggregation_report(store, pid)
+    assert set(report["group"]) == {"(all)", "African-American", "Caucasian"}
+    assert report["accuracy"].between(0, 1).all()
+
+
+def test_bad_crowd_files_import_nothing(setup):
+    store, admin, pid = setup
+    good, _ = crowd_csv(store, pid, n_items=5, answers=2)
+    cases = [
+        (b"item_id,worker_id,answer\n999999999,w1,3\n", NotFoundError, "not in this project"),
+        (b"item_id,worker_id,answer\nabc,w1,3\n", CrowdDataError, "numeric item ids"),
+        (good.replace(b",3\n", b",7\n", 1) if b",3\n" in good else b"item_id,worker_id,answer\n1,w,7\n",
+         CrowdDataError, "scale"),
+        (b"item,who\n1,2\n", CrowdDataError, "column"),
+        (b"\xff\xfe\x00garbage", CrowdDataError, ""),
+    ]
+    for data, error, message in cases:
+        with pytest.raises(error, match=message):
+            validation.import_crowd_csv(store, pid, data, by=admin)
+    assert store.crowd_answers(pid) == []
+    ann = auth.create_account(store, "ann", "ann-password", by=admin)
+    with pytest.raises(AccessDenied):
+        validation.import_crowd_csv(store, pid, good, by=ann)
+    with pytest.raises(ValueError, match="no answers"):
+        validation.build_validation_set(store, pid, by=admin)
+    assert store.validation_info(pid) is None
+
+
+def test_app_answers_and_quiz_answers_measure_workers(setup):
+    store, admin, pid = setup
+    gold = store.gold(pid)
+    ann = auth.create_account(store, "ann", "ann-password", by=admin)
+    for item, value in list(gold.items())[:4]:
+        store.record_gold_answer(pid, item, ann.id, 4 if value else 1)
+    quality = validation.worker_quality(store, pid)
+    assert quality.loc["app:ann", "n_gold"] == 4 and quality.loc["app:ann", "accuracy"] == 1.0
+    assert 0 < quality.loc["app:ann", "ci_low"] < 1
