@@ -58,7 +58,7 @@ def test_bad_crowd_files_import_nothing(setup):
         (good.replace(b",3\n", b",7\n", 1) if b",3\n" in good else b"item_id,worker_id,answer\n1,w,7\n",
          CrowdDataError, "scale"),
         (b"item,who\n1,2\n", CrowdDataError, "column"),
-        (b"\xff\xfe\x00garbage", CrowdDataError, ""),
+        (b"\xff\xfe\x00garbage", CrowdDataError, None),
     ]
     for data, error, message in cases:
         with pytest.raises(error, match=message):
