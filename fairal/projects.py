@@ -300,9 +300,32 @@ class Project:
         """
         n_labels = len(self.seed) + len(labels)
         info = {**model.architecture, **(extra or {}), "label_seq": int(label_seq)}
-        return store.record_evaluation(
+        recorded = store.record_evaluation(
             self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
             metrics=self.evaluate(model), n_labels=n_labels, state=model.to_bytes(), info=info)
+        scores = self.label_suspicion(model, labels)
+        if scores:
+            store.set_item_scores(self.id, trainer_name, recorded["model_version_id"], scores)
+        return recorded
+
+    def label_suspicion(self, model: FittedModel, labels: dict[int, int]) -> dict[int, float]:
+        """``{item_id: score}`` for the labeled pool items, low = the trainer doubts the label.
+
+        FR-Train: its robustness discriminator's score of (x, z, y); FORML: the
+        learned example weight (× n, so 1 = average). Other trainers say nothing.
+        Training rows are the seed set, then ``labels`` in order (``training_arrays``).
+        """
+        info = model.info or {}
+        if "robustness_scores" in info:
+            scores, rows = np.asarray(info["robustness_scores"], dtype=float), None
+        elif "weights" in info and "train_index" in info:
+            scores = np.asarray(info["weights"], dtype=float) * len(info["weights"])
+            rows = np.asarray(info["train_index"])
+        else:
+            return {}
+        rows = np.arange(len(scores)) if rows is None else rows
+        items = list(labels)
+        return {int(items[r - len(self.seed)]): float(v) for r, v in zip(rows, scores) if r >= len(self.seed)}
 
     def retrain(self, store, *, rerank: bool | None = None) -> list[dict]:
         """Train every trainer on seed + current labels, evaluate on the test set, record a curve point.

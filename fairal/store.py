@@ -219,6 +219,24 @@ CREATE TABLE IF NOT EXISTS validation_labels (
     PRIMARY KEY (project_id, item_id),
     FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
 );
+CREATE TABLE IF NOT EXISTS item_scores (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    trainer TEXT NOT NULL,
+    model_version_id INTEGER NOT NULL REFERENCES model_versions (id),
+    score REAL NOT NULL,
+    PRIMARY KEY (project_id, trainer, item_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS review_requests (
+    project_id INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    requested_by INTEGER REFERENCES annotators (id),
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, item_id),
+    FOREIGN KEY (project_id, item_id) REFERENCES items (project_id, item_id)
+);
 CREATE TABLE IF NOT EXISTS training_claims (
     project_id INTEGER NOT NULL REFERENCES projects (id),
     trainer TEXT NOT NULL,
@@ -230,6 +248,8 @@ CREATE TABLE IF NOT EXISTS training_claims (
 
 # Children first, so that no foreign key is ever left dangling.
 _PROJECT_TABLES = (
+    "review_requests",
+    "item_scores",
     "training_claims",
     "validation_labels",
     "crowd_answers",
@@ -962,16 +982,17 @@ class Store:
                 skipped AS (
                     SELECT item_id, MAX(id) AS last_skip FROM skips
                     WHERE project_id = :p AND annotator_id = :a GROUP BY item_id)
-                SELECT i.item_id, i.rank, i.score, COALESCE(an.n, 0) AS answers
+                SELECT i.item_id, i.rank, i.score, COALESCE(an.n, 0) AS answers, r.item_id IS NOT NULL AS review
                 FROM items AS i
                 LEFT JOIN answered AS an ON an.item_id = i.item_id
                 LEFT JOIN held AS h ON h.item_id = i.item_id
                 LEFT JOIN skipped AS s ON s.item_id = i.item_id
+                LEFT JOIN review_requests AS r ON r.project_id = :p AND r.item_id = i.item_id
                 WHERE i.project_id = :p AND i.role = 'pool'
                   AND COALESCE(an.mine, 0) = 0
-                  AND COALESCE(an.n, 0) + COALESCE(h.n, 0) < :k
+                  AND COALESCE(an.n, 0) + COALESCE(h.n, 0) < :k + (r.item_id IS NOT NULL)
                   AND (:started_only = 0 OR COALESCE(an.n, 0) + COALESCE(h.n, 0) > 0)
-                ORDER BY s.last_skip IS NOT NULL, s.last_skip,
+                ORDER BY s.last_skip IS NOT NULL, s.last_skip, r.item_id IS NULL,
                          COALESCE(an.n, 0) + COALESCE(h.n, 0) = 0,
                          i.rank IS NULL, i.rank, i.item_id
                 LIMIT 1
@@ -1151,6 +1172,53 @@ class Store:
         row = self._row("SELECT COUNT(*) AS size, MAX(method) AS method, MAX(created_at) AS created_at "
                         "FROM validation_labels WHERE project_id = ?", [project_id])
         return row if row and row["size"] else None
+
+    # ------------------------------------------- suspicious labels, review
+
+    def set_item_scores(self, project_id: int, trainer: str, model_version_id: int, scores: dict[int, float]) -> None:
+        """What a model version says of each labeled item (low = likely wrong label); replaces the trainer's."""
+        rows = [(project_id, _int(i, "item_id"), trainer, model_version_id, float(v)) for i, v in scores.items()]
+        with self._write():
+            self._db.execute("DELETE FROM item_scores WHERE project_id = ? AND trainer = ?", [project_id, trainer])
+            self._db.conn.executemany("INSERT INTO item_scores (project_id, item_id, trainer, model_version_id, score) "
+                                      "VALUES (?, ?, ?, ?, ?)", rows)
+
+    def suspicious_items(self, project_id: int, *, limit: int = 20) -> list[dict]:
+        """Labeled items ranked by how suspicious the robust trainers find them (lowest score first).
+
+        ``{item_id, trainer, score, percentile, value, answers, review}``; ``percentile`` is the
+        item's rank among that trainer's scores (0 = most suspicious), so trainers with
+        different score scales can be listed together. Items already sent for review are marked.
+        """
+        return self._rows(
+            """
+            WITH ranked AS (
+                SELECT item_id, trainer, score,
+                       PERCENT_RANK() OVER (PARTITION BY trainer ORDER BY score) AS percentile
+                FROM item_scores WHERE project_id = :p)
+            SELECT r.item_id, r.trainer, r.score, r.percentile,
+                   (SELECT GROUP_CONCAT(value) FROM labels AS l WHERE l.project_id = :p AND l.item_id = r.item_id)
+                       AS value,
+                   (SELECT COUNT(*) FROM labels AS l WHERE l.project_id = :p AND l.item_id = r.item_id) AS answers,
+                   EXISTS (SELECT 1 FROM review_requests AS q WHERE q.project_id = :p AND q.item_id = r.item_id)
+                       AS review
+            FROM ranked AS r ORDER BY r.percentile, r.score LIMIT :limit
+            """, {"p": project_id, "limit": _int(limit, "limit")})
+
+    def request_review(self, project_id: int, item_ids: Iterable[int], *, requested_by: int | None,
+                       reason: str) -> int:
+        """Send labeled items back to the queue for one more annotator (first in line); returns how many."""
+        ids = [_int(i, "item_id") for i in item_ids]
+        with self._write():
+            for item_id in ids:
+                self._require_item(project_id, item_id)
+            self._db.conn.executemany(
+                "INSERT OR IGNORE INTO review_requests (project_id, item_id, requested_by, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)", [(project_id, i, requested_by, _str(reason, "reason"), _now()) for i in ids])
+        return len(ids)
+
+    def review_requests(self, project_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM review_requests WHERE project_id = ? ORDER BY created_at", [project_id])
 
     # ----------------------------------------------------- training claims
 
