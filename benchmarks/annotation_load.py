@@ -151,7 +151,7 @@ def load_test(args, overlap: int) -> dict:
             p.join()
         wall = time.perf_counter() - start
         worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        worker.wait(60)
         acks, latencies, submits = read_acks(acks_path)
         result = check_store(db, acks, overlap)
     return {"overlap": overlap, "annotators": args.annotators, "seconds": round(wall, 1), **result,

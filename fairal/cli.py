@@ -229,8 +229,12 @@ def _cmd_worker(args) -> int:
             recorded = worker.run_once(store)
         print(f"trained {len(recorded)} model version(s)")
         return 0
+    def interrupt(*_):  # stop now, even mid-fit: a version is stored in one transaction after its fit
+        worker.stop()
+        raise SystemExit(0)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop())
+        signal.signal(sig, interrupt)
     logging.getLogger("fairal").setLevel(logging.INFO)
     try:
         worker.run()

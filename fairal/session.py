@@ -152,8 +152,7 @@ class LabelingSession:
             result = self.store.record_gold_answer(self.project.id, item_id, self.annotator_id, value)
             self._pending_gold = None
             return {**result, "correct": self._correct(value, result["gold"])}
-        labeled = self.store.labeled_items(self.project.id)
-        if self.progress().done and item_id not in labeled:
+        if self.progress().done and not self.store.answer_count(self.project.id, item_id):
             raise ValueError(f"the budget of {self.project.budget} labels is used up")
         self.store.submit_label(self.project.id, item_id, self.annotator_id, value,
                                 max_answers=self.project.overlap)
