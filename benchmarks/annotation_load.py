@@ -9,8 +9,8 @@
    items). Afterwards: every acknowledged submit must be in the store (lost
    labels), no item may have more answers than the overlap k, and the live
    leases must not exceed k per item either.
-2. **Kill**: a worker and 4 annotator processes run; after ``--kill-after``
-   seconds all of them and a running Streamlit server get SIGKILL. Then the
+2. **Kill**: a worker and 4 annotator processes run; once 20 answers are in,
+   ``--kill-after`` seconds later, all of them and a running Streamlit server get SIGKILL. Then the
    store is reopened: every acknowledged label must be there; a new worker
    catches up; the Streamlit server starts again and answers its health check.
 
@@ -201,6 +201,9 @@ def kill_test(args) -> dict:
                  for i, chunk in enumerate(np.array_split(np.array(users), 4))]
         for p in procs:
             p.start()
+        deadline = time.monotonic() + 120  # let them get going (spawned processes import torch first)
+        while time.monotonic() < deadline and len(read_acks(acks_path)[0]) < 20:
+            time.sleep(0.5)
         time.sleep(args.kill_after)
         for p in procs:
             os.kill(p.pid, signal.SIGKILL)

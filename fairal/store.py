@@ -278,6 +278,18 @@ class DuplicateError(StoreError):
     "A row with this name already exists"
 
 
+_PROCESS_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _process_write_lock(path: Path | None) -> threading.Lock | contextlib.nullcontext:
+    if path is None:  # an in-memory store has one connection: nothing to share
+        return contextlib.nullcontext()
+    key = str(path.resolve())
+    with _PROCESS_WRITE_LOCKS_GUARD:
+        return _PROCESS_WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
 def _now() -> str:
     # timespec keeps the microseconds even when they happen to be zero
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
@@ -336,6 +348,10 @@ class Store:
         )
         self._db = Database(conn)
         self._lock = threading.RLock()
+        # Writers of one process queue on a Python lock (first come, first served) rather than on
+        # SQLite's busy handler, which sleeps in growing steps and gave seconds-long tails with 50
+        # annotator threads; other processes still wait on SQLite's lock under the busy timeout.
+        self._process_lock = _process_write_lock(self.path)
         try:
             self._open()
         except BaseException:
@@ -400,14 +416,15 @@ class Store:
                 with self._db.atomic():
                     yield
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            with self._process_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
 
     def _rows(self, sql: str, params: list | dict = ()) -> list[dict]:
         with self._lock:
