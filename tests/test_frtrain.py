@@ -161,3 +161,11 @@ def test_unknown_convention_is_a_clear_error(synthetic):
     for kw in ({"robust_input": "raw"}, {"label_coding": "+-1"}, {"reweight_loss": "total"}):
         with pytest.raises(ValueError, match=next(iter(kw))):
             FRTrainTrainer(epochs=5, **kw).fit(synthetic["poisoned"], validation=synthetic["val"])
+
+
+def test_reweight_false_keeps_every_weight_at_one(synthetic):
+    kwargs = dict(lambda_f=0.0, lambda_r=0.4, lr_robust=0.05, epochs=400, warmup=100)
+    off = FRTrainTrainer(reweight=False, **kwargs).fit(synthetic["poisoned"], validation=synthetic["val"])
+    np.testing.assert_array_equal(off.info["weights"], 1.0)
+    on = FRTrainTrainer(**kwargs).fit(synthetic["poisoned"], validation=synthetic["val"])
+    assert (on.info["weights"] < 1).any()

@@ -41,7 +41,8 @@ Choices where the paper is silent or inconsistent, stated here:
   ``reweight_loss="generator"`` uses the last total classifier loss, as the
   authors' code does.
   Weights are recomputed every ``reweight_every`` epochs after warm-up and
-  apply to the BCE and the fairness term (§3.3).
+  apply to the BCE and the fairness term (§3.3). ``reweight=False`` keeps
+  every weight at 1 (Table 5's "without re-weighting").
 * **Schedule.** As in the authors' code, each epoch is one full-batch
   discriminator step each; the classifier steps every epoch during warm-up and
   every ``d_steps``-th epoch afterwards (the 1:3 / 1:5 ratio of Appendix A.4).
@@ -245,6 +246,7 @@ class FRTrainTrainer:
         robust_input: Literal["probability", "logit"] = "probability",
         label_coding: Literal["01", "pm1"] = "01",
         reweight_loss: Literal["bce", "generator"] = "bce",
+        reweight: bool = True,
         device: str | torch.device | None = None,
         random_state: int | None = 0,
     ):
@@ -264,6 +266,7 @@ class FRTrainTrainer:
         self.robust_input = robust_input
         self.label_coding = label_coding
         self.reweight_loss = reweight_loss
+        self.reweight = reweight
         self.device = device
         self.random_state = random_state
 
@@ -402,7 +405,8 @@ class FRTrainTrainer:
                 loss = (weights * bce).mean()
             else:
                 r_logit = d_robust(fake_input) if robust else None  # ŷ attached: gradient reaches the classifier
-                if robust and (epoch - self.warmup) % self.reweight_every < self.d_steps and np.isfinite(last_bce):
+                if (robust and self.reweight and (epoch - self.warmup) % self.reweight_every < self.d_steps
+                        and np.isfinite(last_bce)):
                     scores = torch.sigmoid(r_logit.detach())
                     r_weight = example_weights(scores, last_bce, last_dr, self.C)
                     last_r = float(1.0 / (1.0 + np.exp(-(last_bce / max(last_dr, 1e-12) - self.C))))
