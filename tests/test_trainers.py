@@ -113,3 +113,16 @@ def test_device_override(monkeypatch):
     assert default_device() == torch.device("cpu")
     monkeypatch.delenv("FAIRAL_DEVICE")
     assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("name", ["erm", "forml", "frtrain", "irw", "cvar"])
+def test_long_runs_can_show_progress(name, capsys):
+    from fairal.datasets import make_synthetic
+    from fairal.trainers import make_trainer
+
+    data = make_synthetic(300, seed=0)
+    params = {"erm": {"model": "mlp", "epochs": 2}, "forml": {"epochs": 2}, "frtrain": {"epochs": 3, "warmup": 1},
+              "irw": {"epochs": 2}, "cvar": {"epochs": 2}}[name]
+    trainer = make_trainer(name, progress=True, **params)
+    trainer.fit(data, validation=data if name in ("frtrain", "forml") else None)
+    assert "epoch" in capsys.readouterr().err

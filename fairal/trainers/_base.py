@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from fairal.models import FittedModel
 
-__all__ = ["Trainer", "as_arrays", "check_sample_weight"]
+__all__ = ["Trainer", "as_arrays", "check_sample_weight", "epoch_range"]
+
+
+def epoch_range(n: int, trainer: Any, desc: str):
+    """``range(n)`` with a progress bar when the trainer has ``progress=True`` (or ``FAIRAL_PROGRESS=1``)."""
+    from tqdm.auto import tqdm
+
+    show = bool(getattr(trainer, "progress", False)) or os.environ.get("FAIRAL_PROGRESS") == "1"
+    return tqdm(range(n), desc=desc, unit="epoch", leave=False, disable=not show)
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, check_sample_weight
+from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
 
 __all__ = ["ERMTrainer", "classification_loss"]
 
@@ -52,6 +52,7 @@ class ERMTrainer:
         epochs: int = 30,
         batch_size: int = 256,
         lr: float = 1e-3,
+        progress: bool = False,
         device: str | torch.device | None = None,
         random_state: int | None = 0,
     ):
@@ -62,6 +63,7 @@ class ERMTrainer:
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.progress = progress
         self.device = device
         self.random_state = random_state
 
@@ -111,7 +113,7 @@ class ERMTrainer:
             Xv, yv, _ = as_arrays(validation)
             val = (torch.as_tensor(Xv, device=X.device), torch.as_tensor(yv, device=X.device))
         best_loss, best_state = float("inf"), None
-        for epoch in range(self.epochs):
+        for epoch in epoch_range(self.epochs, self, "ERM"):
             module.train()
             order = torch.randperm(len(X), generator=generator).to(X.device)
             for start in range(0, len(X), self.batch_size):

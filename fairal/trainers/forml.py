@@ -86,7 +86,7 @@ from torch.func import functional_call, grad
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays
+from fairal.trainers._base import as_arrays, epoch_range
 from fairal.trainers.erm import classification_loss as _erm_loss
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
@@ -176,6 +176,7 @@ class FORMLTrainer:
         condense: float = 0.0,
         early_stopping: bool = False,
         momentum: float = 0.9,
+        progress: bool = False,
         device: str | torch.device | None = None,
         random_state: int | None = 0,
     ):
@@ -193,6 +194,7 @@ class FORMLTrainer:
         self.condense = condense
         self.early_stopping = early_stopping
         self.momentum = momentum
+        self.progress = progress
         self.device = device
         self.random_state = random_state
 
@@ -290,7 +292,7 @@ class FORMLTrainer:
         meta_on = learn and self.weight_lr > 0
         history: list[float] = []
         best_loss, best_state = float("inf"), None
-        for epoch in range(self.epochs):
+        for epoch in epoch_range(self.epochs, self, "FORML"):
             module.train()
             order = torch.randperm(n, generator=generator).to(device)
             meta_values = []

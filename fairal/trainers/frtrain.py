@@ -73,7 +73,7 @@ from torch import nn
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays
+from fairal.trainers._base import as_arrays, epoch_range
 
 __all__ = [
     "FRTrainTrainer",
@@ -247,6 +247,7 @@ class FRTrainTrainer:
         label_coding: Literal["01", "pm1"] = "01",
         reweight_loss: Literal["bce", "generator"] = "bce",
         reweight: bool = True,
+        progress: bool = False,
         device: str | torch.device | None = None,
         random_state: int | None = 0,
     ):
@@ -267,6 +268,7 @@ class FRTrainTrainer:
         self.label_coding = label_coding
         self.reweight_loss = reweight_loss
         self.reweight = reweight
+        self.progress = progress
         self.device = device
         self.random_state = random_state
 
@@ -373,7 +375,7 @@ class FRTrainTrainer:
         last_bce, last_dr = float("nan"), float("nan")
         last_r = 0.0
         history = []
-        for epoch in range(int(self.epochs)):
+        for epoch in epoch_range(int(self.epochs), self, "FR-Train"):
             warm = epoch < self.warmup
             logit = classifier(Xt).squeeze(-1)
             y_hat = code_prediction(logit, self.robust_input, self.label_coding)

@@ -74,7 +74,7 @@ from torch.func import functional_call, grad, vmap
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, check_sample_weight
+from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
 from fairal.trainers.erm import classification_loss
 
 __all__ = [
@@ -245,8 +245,9 @@ class _WorstCaseTrainer:
     def __init__(self, alpha: float = 0.1, *, model: Literal["logistic", "mlp"] = "mlp",
                  hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
                  lr: float = 0.01, optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad",
-                 device: str | torch.device | None = None, random_state: int | None = 0):
+                 progress: bool = False, device: str | torch.device | None = None, random_state: int | None = 0):
         self.alpha = alpha
+        self.progress = progress
         self.model = model
         self.hidden = hidden
         self.epochs = epochs
@@ -308,7 +309,7 @@ class _WorstCaseTrainer:
             Xv, yv, _ = as_arrays(validation)
             val = (torch.as_tensor(Xv, device=device), torch.as_tensor(yv, device=device))
         best_loss, best_state = float("inf"), None
-        for epoch in range(self.epochs):
+        for epoch in epoch_range(self.epochs, self, type(self).__name__.removesuffix("Trainer")):
             order = torch.randperm(len(X), generator=generator).to(device)
             module.eval()
             self._epoch_start(module, Xt, yt, s, order)
@@ -373,10 +374,10 @@ class IRWTrainer(_WorstCaseTrainer):
                  hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
                  lr: float = 0.01, optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad",
                  outliers: bool = False, dbscan_eps: float | None = None, dbscan_min_samples: int = 5,
-                 uniform_mix: float = 0.0, refresh_every: int | None = None,
+                 uniform_mix: float = 0.0, refresh_every: int | None = None, progress: bool = False,
                  device: str | torch.device | None = None, random_state: int | None = 0):
         super().__init__(alpha, model=model, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
-                         optimizer=optimizer, device=device, random_state=random_state)
+                         optimizer=optimizer, progress=progress, device=device, random_state=random_state)
         self.scheme = scheme
         self.uniform_mix = uniform_mix
         self.refresh_every = refresh_every
