@@ -1,29 +1,155 @@
-"""What every page shares: the store, the current project, the annotator.
+"""What every page shares: the store, the signed-in user, the current project, the worker.
 
-Kept tiny on purpose: pages call library functions, never SQL or training code.
+Kept small on purpose: pages call library functions, never SQL or training code.
+Who may do what is decided twice: the router offers each role only its pages,
+and the library checks the role again on every write (``fairal.auth``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
 
+from fairal import auth
+from fairal.auth import AccessDenied, User
 from fairal.projects import Project, ensure_default_project, open_project
-from fairal.store import Store
+from fairal.store import NotFoundError, Store
+from fairal.worker import ensure_worker, worker_running as _worker_running
+
+logger = logging.getLogger(__name__)
 
 #: Where the labels live. ``FAIRAL_DB`` overrides it (tests point it at a temp file).
 DEFAULT_DB = Path(".fairal") / "fairal.db"
 
+#: Session-state keys shared by pages (page-specific keys carry the page's prefix).
+USER_KEY = "fairal_user_id"
+PROJECT_KEY = "fairal_project_id"
+
 
 def db_path() -> Path:
-    return Path(os.environ.get("FAIRAL_DB", DEFAULT_DB))
+    # Absolute: the background worker runs from the repository root, not from the app's folder.
+    return Path(os.environ.get("FAIRAL_DB", DEFAULT_DB)).resolve()
 
 
 def store() -> Store:
-    """A Store for this script run (sqlite connections belong to one thread)."""
+    """A Store for this script run."""
     return Store(db_path())
+
+
+def md(text) -> str:
+    """``text`` shown literally where Streamlit reads Markdown (names, data values, file names, errors)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])", r"\\\1", str(text))
+
+
+# ----------------------------------------------------------------- worker
+
+
+def worker_enabled() -> bool:
+    """False when ``FAIRAL_WORKER=off`` (tests, or a worker started by hand elsewhere)."""
+    return os.environ.get("FAIRAL_WORKER", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+@st.cache_resource(show_spinner="Starting the background trainer…")
+def _start_worker(path: str) -> bool:
+    try:
+        return ensure_worker(path)
+    except Exception:  # the app still works: sessions retrain inline then
+        logger.exception("could not start the background worker for %s", path)
+        return False
+
+
+def ensure_background_worker() -> None:
+    """Start ``python -m fairal worker`` once per app process (unless disabled)."""
+    if worker_enabled():
+        _start_worker(str(db_path()))
+
+
+def worker_running() -> bool:
+    return _worker_running(db_path())
+
+
+# ------------------------------------------------------------ accounts
+
+
+def sso_providers() -> list[str] | None:
+    """None when no ``[auth]`` section is in the secrets; else the named providers ([] = the default one)."""
+    try:
+        if "auth" not in st.secrets:
+            return None
+        section = st.secrets["auth"]
+    except Exception:  # no secrets file at all
+        return None
+    return [name for name, value in section.items() if hasattr(value, "keys")]
+
+
+def _sso_logged_in() -> bool:
+    try:
+        return bool(st.user.get("is_logged_in", False))
+    except Exception:
+        return False
+
+
+def current_user(s: Store) -> User | None:
+    """The signed-in user, read again from the store on every run (roles can change)."""
+    account_id = st.session_state.get(USER_KEY)
+    if account_id is None and sso_providers() is not None and _sso_logged_in():
+        email = st.user.get("email")
+        try:
+            signed = auth.oidc_user(s, email if isinstance(email, str) else "")
+        except auth.AuthError:
+            st.session_state["login_error"] = ("Your identity provider sent no e-mail address; "
+                                               "fairal needs one to find your account.")
+            return None
+        sign_in(signed)
+        return signed
+    if account_id is None:
+        return None
+    try:
+        return auth.user(s, int(account_id))
+    except (NotFoundError, ValueError, TypeError):  # the account was deleted: sign out
+        sign_out()
+        return None
+
+
+def has_admin(s: Store) -> bool:
+    """Whether an admin who can sign in with a password exists (else: create the first one)."""
+    return any(a["role"] == "admin" and a["has_password"] for a in s.annotators())
+
+
+def sign_in(user: User) -> None:
+    for key in list(st.session_state.keys()):  # nothing of a previous user survives
+        del st.session_state[key]
+    st.session_state[USER_KEY] = int(user.id)
+
+
+def sign_out() -> None:
+    sso = sso_providers() is not None and _sso_logged_in()
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    if sso:
+        st.logout()
+
+
+def require_admin_page(user: User | None) -> User:
+    """Stop the page unless an admin is signed in (the router already hides it from others)."""
+    if user is None or not user.is_admin:
+        st.error("This page is for admins.")
+        st.stop()
+    return user
+
+
+def annotator_name() -> str:
+    """The signed-in user's name (kept for callers of the account-free first version)."""
+    with store() as s:
+        user = current_user(s)
+    return user.name if user is not None else "annotator"
+
+
+# ------------------------------------------------------------ projects
 
 
 @st.cache_resource(show_spinner="Preparing the demo Adult project (first start only)…")
@@ -32,33 +158,84 @@ def _default_project_id(path: str) -> int:
         return ensure_default_project(s)
 
 
+def default_project_id() -> int:
+    """The demo Adult project, created on first use."""
+    return _default_project_id(str(db_path()))
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _project(path: str, project_id: int, created_at: str) -> Project:
-    # Roles never change after creation: the runtime view can be shared by all sessions.
+    # Settings never change after creation: the runtime view can be shared by all sessions.
     with Store(path) as s:
         return open_project(s, project_id)
 
 
-def current_project_id() -> int:
-    if "fairal_project_id" not in st.session_state:
-        st.session_state["fairal_project_id"] = _default_project_id(str(db_path()))
-    return int(st.session_state["fairal_project_id"])
+def allowed_projects(s: Store, user: User) -> list[dict]:
+    """Every project for an admin; the assigned ones for an annotator."""
+    return s.projects() if user.is_admin else s.member_projects(user.id)
 
 
-def set_current_project(project_id: int) -> None:
-    st.session_state["fairal_project_id"] = int(project_id)
-
-
-def current_project(s: Store) -> Project:
-    project_id = current_project_id()
+def current_project_id(s: Store, user: User) -> int | None:
+    """The project chosen in this session; by default the demo (admins) or the first assigned one."""
+    if PROJECT_KEY not in st.session_state:
+        if user.is_admin:
+            st.session_state[PROJECT_KEY] = default_project_id()
+        else:
+            mine = s.member_projects(user.id)
+            if not mine:
+                return None
+            st.session_state[PROJECT_KEY] = int(mine[0]["id"])
     try:
-        row = s.project(project_id)
-    except Exception:  # deleted or another database: fall back to the demo project
-        st.session_state.pop("fairal_project_id", None)
-        project_id = current_project_id()
-        row = s.project(project_id)
-    return _project(str(db_path()), project_id, row["created_at"])
+        return int(st.session_state[PROJECT_KEY])
+    except (TypeError, ValueError):
+        st.session_state.pop(PROJECT_KEY, None)
+        return None
 
 
-def annotator_name() -> str:
-    return st.session_state.get("fairal_annotator", "annotator")
+def set_current_project(project_id: int | None) -> None:
+    if project_id is None:
+        st.session_state.pop(PROJECT_KEY, None)
+    else:
+        st.session_state[PROJECT_KEY] = int(project_id)
+
+
+def open_current_project(s: Store, user: User, project_id: int) -> Project:
+    """The project's runtime view, after checking the user may open it (AccessDenied, NotFoundError)."""
+    auth.require_project_access(s, user, project_id)
+    return _project(str(db_path()), project_id, s.project(project_id)["created_at"])
+
+
+def project_picker(s: Store, user: User, *, key: str, label: str = "Project", where=st) -> Project | None:
+    """A project selector bound to the session's current project; shows the problem and returns
+    None when there is no project to open (none assigned, or a project this user may not open)."""
+    current = current_project_id(s, user)  # for an admin, this creates the demo project on first use
+    projects = allowed_projects(s, user)
+    if not projects:
+        if user.is_admin:
+            st.info("There is no project yet: create one on the **Setup** page.")
+        else:
+            st.info(f"Welcome, {md(user.name)}! You are not assigned to a project yet. "
+                    "Ask an admin to assign you to one; it then appears here.")
+        return None
+    names = {int(p["id"]): p["name"] for p in projects}
+    if current not in names and current is not None and user.is_admin:
+        set_current_project(None)  # deleted: fall back to the demo project
+        current = current_project_id(s, user)
+    refused = current is not None and current not in names
+    st.session_state[key] = None if refused or current not in names else current
+
+    def chosen() -> None:
+        set_current_project(st.session_state.get(key))
+
+    where.selectbox(label, list(names), key=key, format_func=lambda i: names.get(i, f"project {i}"),
+                    on_change=chosen, placeholder="Choose a project")
+    if refused:
+        st.error(f"You are not assigned to project {current}. Choose one of your projects above.")
+        return None
+    if current is None:
+        return None
+    try:
+        return open_current_project(s, user, current)
+    except (AccessDenied, NotFoundError) as error:
+        st.error(f"Cannot open this project: {md(error)}")
+        return None

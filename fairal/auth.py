@@ -36,6 +36,9 @@ __all__ = [
     "require_admin",
     "require_project_access",
     "set_password",
+    "set_role",
+    "assign",
+    "unassign",
     "user",
 ]
 
@@ -121,6 +124,26 @@ def authenticate(store, name: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(stored):  # the library's defaults got stronger: upgrade quietly
         store.set_password_hash(row["id"], _hasher.hash(password))
     return User(row["id"], row["name"], row["role"])
+
+
+def assign(store, project_id: int, account_id: int, *, by: User) -> None:
+    """Give an account access to a project (admins only)."""
+    require_admin(by)
+    store.add_member(project_id, account_id)
+
+
+def unassign(store, project_id: int, account_id: int, *, by: User) -> None:
+    """Take a project away from an account; its labels stay (admins only)."""
+    require_admin(by)
+    store.remove_member(project_id, account_id)
+
+
+def set_role(store, account_id: int, role: str, *, by: User) -> None:
+    """Make an account admin or annotator (admins only; an admin cannot demote themselves)."""
+    require_admin(by)
+    if account_id == by.id and role != "admin":
+        raise AuthError("an admin cannot take away their own admin role")
+    store.set_role(account_id, role)
 
 
 def user(store, account_id: int) -> User:

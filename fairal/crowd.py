@@ -815,6 +815,8 @@ def _krippendorff(answers: pd.DataFrame, scale: str) -> float:
     import krippendorff
 
     matrix = answers.pivot(index="worker_id", columns="item_id", values="answer").to_numpy(dtype=float)
+    if not ((~np.isnan(matrix)).sum(axis=0) >= 2).any():  # no item with two answers: α is undefined
+        return float("nan")
     level = "nominal" if scale == "binary" else "ordinal"
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -348,8 +348,16 @@ class Project:
         return recorded
 
 
-def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = None) -> int:
-    """Validate, split, rank the pool, store the project and its first curve point."""
+def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = None, by=None) -> int:
+    """Validate, split, rank the pool, store the project and its first curve point.
+
+    ``by``: the signed-in user creating it (must be an admin); None for trusted
+    local callers (scripts and tests that hold the database file).
+    """
+    if by is not None:
+        from fairal.auth import require_admin
+
+        require_admin(by)
     _validate(settings)
     if store.project_by_name(settings.name) is not None:
         raise ProjectError(f"a project named {settings.name!r} already exists")

@@ -148,7 +148,10 @@ class LabelingSession:
         """
         self._check_access()
         item_id, value = int(item_id), int(value)
-        if self._pending_gold is not None and item_id == self._pending_gold:
+        if item_id == self._pending_gold or (self.project.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
+            # a quiz item (also when another session object handed it out)
+            if value not in self.label_values:
+                raise ValueError(f"label value must be one of {self.label_values}, got {value!r}")
             result = self.store.record_gold_answer(self.project.id, item_id, self.annotator_id, value)
             self._pending_gold = None
             return {**result, "correct": self._correct(value, result["gold"])}

@@ -19,8 +19,8 @@ from fairal import crowd
 from fairal.auth import User, require_admin
 from fairal.projects import open_project
 
-__all__ = ["import_crowd_csv", "project_answers", "worker_quality", "build_validation_set",
-           "aggregation_report", "SOURCES"]
+__all__ = ["import_crowd_csv", "project_answers", "worker_quality", "aggregate_labels", "build_validation_set",
+           "aggregation_report", "send_for_review", "SOURCES"]
 
 #: Whose answers to use: the app's annotators, imported crowd workers, or both.
 SOURCES = ("all", "app", "crowd")
@@ -96,17 +96,17 @@ def worker_quality(store, project_id: int, *, source: str = "all") -> pd.DataFra
     return crowd.gold_accuracy(answers, gold, scale=scale)
 
 
-def build_validation_set(store, project_id: int, *, by: User, method: str = "majority_vote",
-                         source: str = "all", min_accuracy: float | None = None, min_gold: int = 3,
-                         max_answers: int | None = None, min_answers: int = 1) -> dict:
-    """Aggregate the answers and store them as the project's clean validation set (one transaction).
+def aggregate_labels(store, project_id: int, *, method: str = "majority_vote", source: str = "all",
+                     min_accuracy: float | None = None, min_gold: int = 3, max_answers: int | None = None,
+                     min_answers: int = 1) -> tuple[pd.DataFrame, list[str], int]:
+    """The aggregated labels :func:`build_validation_set` would store, without storing them.
 
     Quiz items are left out (their labels are known, and the workers were
     measured on them). ``min_accuracy``: exclude workers whose gold accuracy
     is below it first (:func:`fairal.crowd.exclude_workers`). Items with
-    fewer than ``min_answers`` answers are left out. Returns a summary.
+    fewer than ``min_answers`` answers are left out. Returns (the aggregator's
+    frame indexed by item id, excluded workers, answers used).
     """
-    require_admin(by)
     if method not in crowd.AGGREGATORS:
         raise ValueError(f"method must be one of {list(crowd.AGGREGATORS)}, got {method!r}")
     scale = _scale(store, project_id)
@@ -123,14 +123,31 @@ def build_validation_set(store, project_id: int, *, by: User, method: str = "maj
     if method != "mean_score":
         kwargs["scale"] = scale
     result = crowd.aggregate(answers, method, **kwargs)
-    result = result[result["n_answers"] >= min_answers]
+    return result[result["n_answers"] >= min_answers], excluded, int(len(answers))
+
+
+def build_validation_set(store, project_id: int, *, by: User, method: str = "majority_vote",
+                         source: str = "all", min_accuracy: float | None = None, min_gold: int = 3,
+                         max_answers: int | None = None, min_answers: int = 1) -> dict:
+    """Aggregate the answers (:func:`aggregate_labels`) and store them as the project's clean
+    validation set, in one transaction. Returns a summary."""
+    require_admin(by)
+    result, excluded, used = aggregate_labels(store, project_id, method=method, source=source,
+                                              min_accuracy=min_accuracy, min_gold=min_gold,
+                                              max_answers=max_answers, min_answers=min_answers)
     labels = {int(item): int(label) for item, label in result["label"].items()}
     if not labels:
         raise ValueError(f"no item has at least {min_answers} answers")
     store.set_validation_labels(project_id, labels, method=method)
     positives = sum(labels.values())
     return {"size": len(labels), "positives": positives, "method": method, "excluded_workers": excluded,
-            "answers_used": int(len(answers))}
+            "answers_used": used}
+
+
+def send_for_review(store, project_id: int, item_ids, *, by: User, reason: str = "suspicious") -> int:
+    """Re-queue labeled items for one more annotator, ahead of everything else (admins only)."""
+    require_admin(by)
+    return store.request_review(project_id, item_ids, requested_by=by.id, reason=reason)
 
 
 def aggregation_report(store, project_id: int, *, source: str = "all",

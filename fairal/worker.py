@@ -175,6 +175,7 @@ def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | N
     The child outlives Streamlit reruns and app restarts (new session, no
     parent pipe); its log goes to ``<db>.worker.log``.
     """
+    db_path = Path(db_path).resolve()  # the worker runs in the repository root
     if worker_running(db_path):
         return False
     log = Path(log_path or f"{db_path}.worker.log")

@@ -270,3 +270,35 @@ def test_crowd_answers_import_all_or_nothing(store):
         store.add_crowd_answers(pid, rows[:2], source="c.csv")
     assert len(store.crowd_answers(pid)) == 6
     assert np.array_equal(sorted({r["item_id"] for r in store.crowd_answers(pid)}), sorted(items))
+
+
+def test_admin_only_writes_through_the_library(store, admin):
+    ann = annotator(store, admin, "ann")
+    with pytest.raises(AccessDenied):
+        create_project(store, ProjectSettings(name="x", dataset="german", budget=30, n_initial=20), by=ann)
+    pid = create_project(store, ProjectSettings(name="x", dataset="german", budget=30, n_initial=20), by=admin)
+    with pytest.raises(AccessDenied):
+        auth.assign(store, pid, ann.id, by=ann)
+    auth.assign(store, pid, ann.id, by=admin)
+    assert store.is_member(pid, ann.id)
+    with pytest.raises(AccessDenied):
+        auth.set_role(store, ann.id, "admin", by=ann)
+    with pytest.raises(AuthError, match="own admin role"):
+        auth.set_role(store, admin.id, "annotator", by=admin)
+    auth.unassign(store, pid, ann.id, by=admin)
+    assert not store.is_member(pid, ann.id)
+
+
+def test_a_quiz_item_answered_through_another_session_object_is_a_quiz_answer(store, admin):
+    pid = german(store, gold_rate=0.5)
+    user = annotator(store, admin, "ann", pid)
+    first = LabelingSession(store, pid, user, retrain=False)
+    for _ in range(20):
+        item = first.next_item()
+        if item.gold:
+            break
+        first.submit(item.item_id, 0)
+    assert item.gold
+    result = LabelingSession(store, pid, user, retrain=False).submit(item.item_id, 1)  # e.g. after a rerun
+    assert set(result) == {"value", "gold", "correct"}
+    assert store.gold_answers(pid)[-1]["item_id"] == item.item_id

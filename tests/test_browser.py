@@ -1,11 +1,13 @@
-"""Real-browser test (headless Debian chromium): what AppTest cannot see, the keyboard shortcuts.
+"""Real-browser test (headless Debian chromium): the whole annotation flow, end to end.
 
-Skipped when chromium, chromedriver or selenium is missing. Set FAIRAL_SCREENSHOTS to a
-folder to keep screenshots of the Label and Curves pages (the README's come from here).
+What AppTest cannot see: the keyboard shortcuts, the background worker, a real session's
+sign-in and sign-out. Skipped when chromium, chromedriver or selenium is missing. Screenshots
+of each step go to ``tests/output/`` (or the folder in ``FAIRAL_SCREENSHOTS``).
 """
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,9 +28,14 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
 
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("FAIRAL_SCREENSHOTS", ROOT / "tests" / "output"))
+ADMIN, ADMIN_PASSWORD = "admin", "admin password"
+ANNOTATOR, ANNOTATOR_PASSWORD = "alice", "alice password"
+PROJECT = "German e2e"
 
 
 def free_port() -> int:
@@ -37,15 +44,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_pids(db: Path) -> list[int]:
+    """The background workers the app started for this test's database (named on their command line)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"worker" in command and str(db).encode() in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+def stop_workers(db: Path, timeout: float = 15) -> None:
+    """SIGTERM the workers started for ``db`` (they finish the fit in progress), SIGKILL if they hang."""
+    pids = worker_pids(db)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pids = [pid for pid in pids if _alive(pid)]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def server(tmp_path):
-    port, db = free_port(), tmp_path / "fairal.db"
+    port, db = free_port(), (tmp_path / "fairal.db").resolve()
     env = {**os.environ, "FAIRAL_DB": str(db)}
+    env.pop("FAIRAL_WORKER", None)  # a real run: the app starts its background worker
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -58,6 +100,7 @@ def server(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+        stop_workers(db)  # it outlives the app by design
 
 
 @pytest.fixture
@@ -73,44 +116,150 @@ def browser(tmp_path):
     driver.quit()
 
 
+def body(driver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
 def text_appears(driver, text, timeout=90):
-    WebDriverWait(driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+    WebDriverWait(driver, timeout).until(lambda d: text in body(d))
+
+
+def idle(driver, seconds=0.5):
+    """Wait for the script run to end (Streamlit's running indicator is gone)."""
+    time.sleep(0.3)
+    WebDriverWait(driver, 120).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    time.sleep(seconds)
+
+
+def widget(driver, key, part="input", timeout=90):
+    selector = f".st-key-{key} {part}"
+    WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, selector))
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def type_into(driver, key, text, then=Keys.TAB):
+    field = widget(driver, key)
+    field.click()
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(text + then)
+    idle(driver)
+
+
+def choose(driver, key, text, *, multi=False):
+    """Pick the first option matching ``text`` in a selectbox or multiselect (a combo box)."""
+    field = widget(driver, key)
+    field.click()
+    field.send_keys(text)
+    time.sleep(0.5)
+    field.send_keys(Keys.ENTER)
+    if multi:  # a multiselect stays open for more choices
+        field.send_keys(Keys.ESCAPE)
+    idle(driver)
+
+
+def click(driver, key):
+    widget(driver, key, "button").click()
+    idle(driver)
+
+
+def go(driver, page):
+    """Open a page from the sidebar (loading its URL would start a new, signed-out session)."""
+    links = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+    next(link for link in links if page in link.text.split()).click()
+    idle(driver)
 
 
 def press(driver, key):
     driver.find_element(By.TAG_NAME, "body").send_keys(key)
 
 
-def label_count(db) -> int:
-    with Store(db) as store:
-        return store.label_count(store.project_by_name("Adult (demo)")["id"])
+def shot(driver, name, show=None):
+    """Save a screenshot; ``show``: a CSS selector scrolled into view first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
+    if show:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
+                              driver.find_elements(By.CSS_SELECTOR, show)[-1])
+        time.sleep(0.3)
+    driver.save_screenshot(str(SHOTS / name))
 
 
-def shot(driver, name):
-    folder = os.environ.get("FAIRAL_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / name))
+def sign_in(driver, name, password):
+    text_appears(driver, "Sign in to fairal")
+    type_into(driver, "login_name", name)
+    type_into(driver, "login_password", password, then=Keys.ENTER)
 
 
-def test_keyboard_labels_skips_and_undoes(server, browser):
+def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     url, db = server
     browser.get(url)
-    text_appears(browser, "0 / 400 labels")
-    for n, key in enumerate("2121", start=1):
+    # 1. A new installation asks for its first admin.
+    text_appears(browser, "Create the first admin account")
+    type_into(browser, "login_new_name", ADMIN)
+    type_into(browser, "login_new_password", ADMIN_PASSWORD)
+    type_into(browser, "login_new_again", ADMIN_PASSWORD, then="")
+    shot(browser, "01-first-admin.png")
+    click(browser, "login_create")
+    text_appears(browser, "Label · Adult (demo)", timeout=180)  # the demo project is prepared on first sign-in
+    shot(browser, "02-admin-label.png")
+
+    # 2. A small German project.
+    go(browser, "Setup")
+    choose(browser, "setup_dataset", "german")
+    type_into(browser, "setup_name", PROJECT)
+    type_into(browser, "setup_budget", "20")
+    click(browser, "setup_create")
+    text_appears(browser, f"Created {PROJECT}", timeout=120)
+    shot(browser, "03-setup.png", show='[data-testid="stAlert"]')
+
+    # 3. An annotator account, assigned to it.
+    go(browser, "Annotators")
+    type_into(browser, "ann_new_name", ANNOTATOR)
+    type_into(browser, "ann_new_password", ANNOTATOR_PASSWORD)
+    choose(browser, "ann_new_projects", PROJECT, multi=True)
+    click(browser, "ann_create_submit")
+    text_appears(browser, f"Created annotator {ANNOTATOR}, assigned to {PROJECT}.")
+    shot(browser, "04-annotators.png")
+
+    # 4. The annotator signs in and sees only Label, on their project.
+    click(browser, "app_sign_out")
+    sign_in(browser, ANNOTATOR, ANNOTATOR_PASSWORD)
+    text_appears(browser, f"Label · {PROJECT}")
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/setup"]')
+    assert "Curves" not in body(browser) and "Annotators" not in body(browser)
+    shot(browser, "05-annotator-label.png")
+
+    # 5. Ten labels with the keyboard (1 / 2), each shown at once: training runs in the worker.
+    text_appears(browser, "0 / 20 labels")
+    for n, key in enumerate("1212121121", start=1):
         press(browser, key)
-        text_appears(browser, f"{n} / 400 labels")
-    assert label_count(db) == 4
+        text_appears(browser, f"{n} / 20 labels ({n} by you)", timeout=30)
     press(browser, "u")
-    text_appears(browser, "3 / 400 labels")
-    assert label_count(db) == 3
-    press(browser, "s")
-    text_appears(browser, "Skipped item")
-    press(browser, "1")
-    text_appears(browser, "4 / 400 labels")
-    shot(browser, "label.png")
-    browser.get(f"{url}/curves")
-    WebDriverWait(browser, 60).until(lambda d: len(d.find_elements(By.CLASS_NAME, "js-plotly-plot")) >= 3)
+    text_appears(browser, "9 / 20 labels")
+    press(browser, "2")
+    text_appears(browser, "10 / 20 labels")
+    shot(browser, "06-annotator-labeled.png")
+    with Store(db) as store:
+        project = store.project_by_name(PROJECT)
+        assert store.label_count(project["id"]) == 10
+
+    # 6. The admin sees the worker's curve point at budget 10.
+    click(browser, "app_sign_out")
+    sign_in(browser, ADMIN, ADMIN_PASSWORD)
+    text_appears(browser, "Label · Adult (demo)")
+    go(browser, "Curves")
+    choose(browser, "curves_project", PROJECT)
+    text_appears(browser, f"Curves · {PROJECT}")
+    text_appears(browser, "The background worker retrains the models")
+
+    def labels_shown(driver) -> int:
+        values = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')
+        return int(values[0].text) if values and values[0].text.isdigit() else -1
+
+    WebDriverWait(browser, 45, poll_frequency=1).until(lambda d: labels_shown(d) >= 10)
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CLASS_NAME, "js-plotly-plot")) >= 3)
     time.sleep(1)
-    shot(browser, "curves.png")
-    assert label_count(db) == 4
+    shot(browser, "07-admin-curves.png")
+    with Store(db) as store:
+        assert store.curve_frame(project["id"])["budget"].max() >= 10

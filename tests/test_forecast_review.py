@@ -6,8 +6,7 @@ import pytest
 
 from fairal import auth
 from fairal.forecast import labels_to_constraint
-from fairal.poisoning import flip_labels
-from fairal.projects import ProjectSettings, create_project, open_project
+from fairal.projects import ProjectSettings, create_project
 from fairal.session import LabelingSession
 from fairal.store import Store
 

@@ -1,4 +1,5 @@
 import multiprocessing
+import sys
 import threading
 import time
 
@@ -402,7 +403,11 @@ def test_concurrent_threads_lose_no_labels(db_path):
         assert store.label_count(project) == 1600
 
 
-def test_concurrent_processes_lose_no_labels(db_path):
+def test_concurrent_processes_lose_no_labels(db_path, monkeypatch):
+    # Streamlit's AppTest (earlier tests) leaves __main__ pointing at the app script, which spawned
+    # children would run first; they only need this module.
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     with Store(db_path) as store:
         project = make_project(store, n_pool=800)
     ctx = multiprocessing.get_context("spawn")
