@@ -52,11 +52,13 @@ def _solve(intercept: float, slope: float, rho: float) -> float | None:
 
 def labels_to_constraint(curve: pd.DataFrame, *, metric: str, rho: float, trainer: str | None = None,
                          simulation: pd.DataFrame | None = None, strategy: str | None = None,
-                         higher_is_better: bool = False) -> Forecast:
+                         higher_is_better: bool = False, max_budget: int | None = None) -> Forecast:
     """Forecast from curve points (columns ``budget``, ``trainer``, ``metric``, ``f1``).
 
     ``higher_is_better``: for ratio metrics such as the DI ratio, the
-    constraint is ``value ≥ ρ`` and the trend must rise.
+    constraint is ``value ≥ ρ`` and the trend must rise. ``max_budget``: the
+    most labels the project can get (its pool); a trend that meets ρ only
+    beyond it is reported as not reaching ρ, not as an absurd count.
     """
     frame = curve if trainer is None else curve[curve["trainer"] == trainer]
     frame = frame.dropna(subset=[metric]).sort_values("budget")
@@ -83,13 +85,17 @@ def labels_to_constraint(curve: pd.DataFrame, *, metric: str, rho: float, traine
                         "the disparity is not falling: ρ is not on this trend")
     low_slope, high_slope = fit.conf_int(alpha=0.2)[1]
     steep, shallow = _solve(intercept, low_slope, sign * rho), _solve(intercept, high_slope, sign * rho)
+    if max_budget is not None and target > max_budget:
+        return Forecast(budget, value, rho, None, None, None, None, simulated,
+                        f"ρ is not reached within the pool ({max_budget:,} items) on this trend")
     more = max(0, int(np.ceil(target - budget)))
     f1_then = None
     if "f1" in per_budget and per_budget["f1"].notna().sum() >= MIN_POINTS:
         f1_fit = _fit(x, per_budget["f1"].to_numpy(float))
         f1_then = float(f1_fit.params[0] + f1_fit.params[1] * np.log1p(target))
-    low = None if steep is None else max(0, int(np.ceil(steep - budget)))
-    high = None if shallow is None else max(0, int(np.ceil(shallow - budget)))
+    low = None if steep is None else max(0, int(np.ceil(min(steep, max_budget or steep) - budget)))
+    high = None if shallow is None or (max_budget is not None and shallow > max_budget) else \
+        max(0, int(np.ceil(shallow - budget)))
     message = f"about {more:,} more labels on the current trend"
     return Forecast(budget, value, rho, more, low, high, f1_then, simulated, message)
 

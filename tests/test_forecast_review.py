@@ -23,6 +23,8 @@ def test_forecast_recovers_a_log_trend():
     assert result.more_labels == pytest.approx(664 - 200, abs=3)
     assert result.low <= result.more_labels <= result.high
     assert 0.6 < result.f1_then < 0.7
+    capped = labels_to_constraint(curve(budgets, values), metric="dp", rho=0.04, max_budget=500)
+    assert capped.more_labels is None and "within the pool" in capped.message
 
 
 def test_forecast_says_so_when_not_falling_or_already_met_or_too_short():

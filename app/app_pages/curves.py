@@ -101,7 +101,8 @@ def live_curves() -> None:
         for trainer in project.trainer_names:
             forecast = labels_to_constraint(latest, metric=metric, rho=threshold, trainer=trainer,
                                             simulation=simulated, strategy=project.strategy_name,
-                                            higher_is_better=metric in HIGHER_IS_BETTER)
+                                            higher_is_better=metric in HIGHER_IS_BETTER,
+                                            max_budget=len(project.pool))
             text = f"**{trainer}**: {forecast.message}"
             if forecast.more_labels:
                 high = "no bound" if forecast.high is None else f"{forecast.high:,}"
