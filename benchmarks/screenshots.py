@@ -10,7 +10,6 @@ Needs Debian's chromium + chromium-driver and selenium.   python benchmarks/scre
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from fairal import auth, crowd, validation  # noqa: E402
 from fairal.projects import ProjectSettings, create_project, ensure_default_project, open_project  # noqa: E402
 from fairal.session import LabelingSession  # noqa: E402
 from fairal.store import Store  # noqa: E402
+from fairal.worker import stop_worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -61,40 +61,6 @@ def prepare(db: Path, n_labels: int) -> None:
         buffer = io.StringIO()
         answers[["item_id", "worker_id", "answer"]].to_csv(buffer, index=False)
         validation.import_crowd_csv(store, german, buffer.getvalue().encode(), by=admin, filename="mturk.csv")
-
-
-def worker_pids(db: Path) -> list[int]:
-    """The background workers this run started (their command line names our temporary database)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"worker" in command and str(db).encode() in command:
-                pids.append(int(entry.name))
-    return pids
-
-
-def stop_workers(db: Path, timeout: float = 15) -> None:
-    """SIGTERM the workers started for ``db`` (they finish the fit in progress), SIGKILL if they hang."""
-    pids = worker_pids(db)
-    for pid in pids:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        time.sleep(0.2)
-        pids = [pid for pid in pids if _alive(pid)]
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
 
 
 def body(driver) -> str:
@@ -211,7 +177,7 @@ def main(n_labels: int = 60, port: int = 8611) -> None:
         driver.quit()
         server.terminate()
         server.wait(timeout=20)
-        stop_workers(db)
+        stop_worker(db)
     print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from fairal.store import Store
 from fairal.strategies import make_strategy
 from fairal.trainers import USES_VALIDATION
 
-__all__ = ["Worker", "ensure_worker", "worker_running", "lock_path"]
+__all__ = ["Worker", "ensure_worker", "worker_running", "stop_worker", "lock_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,10 @@ class Worker:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RuntimeError(f"another worker is already running on {self.db_path}") from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(str(os.getpid()))  # for stop_worker
+            lock.flush()
             logger.info("worker %s watching %s", self.owner, self.db_path)
             with Store(self.db_path) as store:
                 while not self._stop.is_set():
@@ -167,6 +172,26 @@ def worker_running(db_path: str | os.PathLike) -> bool:
             return True
         fcntl.flock(lock, fcntl.LOCK_UN)
         return False
+
+
+def stop_worker(db_path: str | os.PathLike, *, timeout: float = 15.0) -> bool:
+    """SIGTERM the worker of this database (it stops mid-fit; nothing half-written), SIGKILL if it
+    hangs; True if one was running."""
+    if not worker_running(db_path):
+        return False
+    try:
+        pid = int(lock_path(db_path).read_text().strip())
+    except ValueError:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while worker_running(db_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if worker_running(db_path):
+        os.kill(pid, signal.SIGKILL)
+        while worker_running(db_path):
+            time.sleep(0.05)
+    return True
 
 
 def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | None = None) -> bool:

@@ -7,7 +7,6 @@ of each step go to ``tests/output/`` (or the folder in ``FAIRAL_SCREENSHOTS``).
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fairal.store import Store
+from fairal.worker import stop_worker
 
 pytestmark = pytest.mark.browser
 
@@ -44,40 +44,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker_pids(db: Path) -> list[int]:
-    """The background workers the app started for this test's database (named on their command line)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"worker" in command and str(db).encode() in command:
-                pids.append(int(entry.name))
-    return pids
-
-
-def stop_workers(db: Path, timeout: float = 15) -> None:
-    """SIGTERM the workers started for ``db`` (they finish the fit in progress), SIGKILL if they hang."""
-    pids = worker_pids(db)
-    for pid in pids:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        time.sleep(0.2)
-        pids = [pid for pid in pids if _alive(pid)]
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def server(tmp_path):
     port, db = free_port(), (tmp_path / "fairal.db").resolve()
@@ -100,7 +66,7 @@ def server(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
-        stop_workers(db)  # it outlives the app by design
+        stop_worker(db)  # it outlives the app by design
 
 
 @pytest.fixture

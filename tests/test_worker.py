@@ -12,7 +12,7 @@ import pytest
 from fairal.projects import ProjectSettings, create_project
 from fairal.session import LabelingSession
 from fairal.store import Store
-from fairal.worker import Worker, worker_running
+from fairal.worker import Worker, stop_worker, worker_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,9 +102,11 @@ def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):
                 assert all(v["info"]["label_seq"] == store.label_seq(1) for v in latest)
                 assert store.label_count(1) == 8
                 assert max(p["budget"] for p in store.curve_points(1)) == 8
+            assert stop_worker(db)  # SIGTERM through the pid in the lock file
+            assert second.wait(10) == 0 and not worker_running(db)
         finally:
-            second.terminate()
-            second.wait(10)
+            if second.poll() is None:
+                second.kill()
     finally:
         if first.poll() is None:
             first.kill()
