@@ -200,7 +200,7 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     text_appears(browser, "0 / 20 labels")
     for n, key in enumerate("1212121121", start=1):
         press(browser, key)
-        text_appears(browser, f"{n} / 20 labels ({n} by you)", timeout=30)
+        text_appears(browser, f"{n} / 20 labels ({n} by you)", timeout=60)
     press(browser, "u")
     text_appears(browser, "9 / 20 labels")
     press(browser, "2")
@@ -223,8 +223,8 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
         values = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')
         return int(values[0].text) if values and values[0].text.isdigit() else -1
 
-    WebDriverWait(browser, 45, poll_frequency=1).until(lambda d: labels_shown(d) >= 10)
-    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CLASS_NAME, "js-plotly-plot")) >= 3)
+    WebDriverWait(browser, 90, poll_frequency=1).until(lambda d: labels_shown(d) >= 10)
+    WebDriverWait(browser, 60).until(lambda d: len(d.find_elements(By.CLASS_NAME, "js-plotly-plot")) >= 3)
     time.sleep(1)
     shot(browser, "07-admin-curves.png")
     with Store(db) as store:
