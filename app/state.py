@@ -94,8 +94,18 @@ def _sso_logged_in() -> bool:
 
 
 def current_user(s: Store) -> User | None:
-    """The signed-in user, read again from the store on every run (roles can change)."""
+    """The signed-in user, read again from the store on every run (roles can change).
+
+    A browser that signed in earlier carries a session cookie (a random token whose hash the
+    store keeps for ``auth.SESSION_DAYS``), so a reload or a new tab stays signed in.
+    """
     account_id = st.session_state.get(USER_KEY)
+    if account_id is None:
+        token = _cookie()
+        resumed = auth.resume_session(s, token)
+        if resumed is not None:
+            sign_in(resumed, s, token=token)
+            return resumed
     if account_id is None and sso_providers() is not None and _sso_logged_in():
         email = st.user.get("email")
         try:
@@ -120,18 +130,54 @@ def has_admin(s: Store) -> bool:
     return any(a["role"] == "admin" and a["has_password"] for a in s.annotators())
 
 
-def sign_in(user: User) -> None:
+SESSION_COOKIE = "fairal_session"
+_COOKIE_TOKEN = "fairal_session_token"
+_COOKIE_WRITE = "fairal_cookie_write"
+
+
+def _cookie() -> str | None:
+    try:
+        return st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # no browser (AppTest, bare mode)
+        return None
+
+
+def sign_in(user: User, s: Store | None = None, *, token: str | None = None) -> None:
+    """Sign ``user`` in for this browser session; with a store, also remember the browser (cookie)."""
     for key in list(st.session_state.keys()):  # nothing of a previous user survives
         del st.session_state[key]
     st.session_state[USER_KEY] = int(user.id)
+    if token is None and s is not None:
+        token = auth.start_session(s, user)
+        st.session_state[_COOKIE_WRITE] = token  # written by the next run (write_session_cookie)
+    st.session_state[_COOKIE_TOKEN] = token
 
 
-def sign_out() -> None:
+def sign_out(s: Store | None = None) -> None:
     sso = sso_providers() is not None and _sso_logged_in()
+    if s is not None:
+        auth.end_session(s, st.session_state.get(_COOKIE_TOKEN) or _cookie())
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[_COOKIE_WRITE] = ""  # clear the browser's cookie on the next run
     if sso:
         st.logout()
+
+
+def write_session_cookie() -> None:
+    """Set (or clear) the session cookie in the browser, once, after a sign-in or sign-out.
+
+    A zero-height component runs one line of JavaScript in a same-origin frame; the cookie is
+    SameSite=Strict and holds only the random token.
+    """
+    token = st.session_state.pop(_COOKIE_WRITE, None)
+    if token is None:
+        return
+    import streamlit.components.v1 as components
+
+    age = int(auth.SESSION_DAYS * 86_400) if token else 0
+    components.html(f"<script>document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; "
+                    "SameSite=Strict';</script>", height=0)
 
 
 def require_admin_page(user: User | None) -> User:

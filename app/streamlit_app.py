@@ -35,11 +35,13 @@ elif user.is_admin:
 else:
     pages = {"Annotate": [LABEL]}
 
+state.write_session_cookie()
 if user is not None:
     with st.sidebar:
         st.caption(f"Signed in as **{state.md(user.name)}** · {user.role}")
         if st.button("Sign out", key="app_sign_out", icon=":material/logout:"):
-            state.sign_out()
+            with state.store() as store:
+                state.sign_out(store)
             st.rerun()
 
 st.navigation(pages, position="sidebar" if user is not None else "hidden").run()

@@ -20,6 +20,8 @@ created as an annotator on first sign-in unless the e-mail is listed in
 from __future__ import annotations
 
 import os
+import hashlib
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -40,7 +42,14 @@ __all__ = [
     "assign",
     "unassign",
     "user",
+    "start_session",
+    "resume_session",
+    "end_session",
+    "SESSION_DAYS",
 ]
+
+#: How long a browser stays signed in (the app keeps a random token in a cookie; the store keeps its hash).
+SESSION_DAYS = 7
 
 MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
@@ -109,6 +118,31 @@ def set_password(store, account_id: int, password: str, *, by: User) -> None:
         raise AccessDenied("annotators can change only their own password")
     _check_password(password)
     store.set_password_hash(account_id, _hasher.hash(password))
+    store.delete_auth_sessions(annotator_id=account_id)  # every browser signed in with the old one is out
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(store, who: User, *, days: float = SESSION_DAYS) -> str:
+    """A random token that keeps this browser signed in; only its SHA-256 is stored."""
+    token = secrets.token_urlsafe(32)
+    store.add_auth_session(who.id, _token_hash(token), seconds=days * 86_400)
+    return token
+
+
+def resume_session(store, token: str | None) -> User | None:
+    """The user of a live session token (from the browser's cookie), or None."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    account_id = store.auth_session_account(_token_hash(token))
+    return None if account_id is None else user(store, account_id)
+
+
+def end_session(store, token: str | None) -> None:
+    if isinstance(token, str) and token:
+        store.delete_auth_sessions(token_hash=_token_hash(token))
 
 
 def authenticate(store, name: str, password: str) -> User | None:

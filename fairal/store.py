@@ -51,8 +51,9 @@ ANNOTATOR_ROLES = ("admin", "annotator")
 BUSY_TIMEOUT_MS = 30_000
 # Every statement of _SCHEMA is "IF NOT EXISTS": raising the version makes
 # stores opened later add what is new (2: dataset_files; 3: credentials,
-# memberships, leases, gold, crowd answers, validation labels, training claims).
-SCHEMA_VERSION = 3
+# memberships, leases, gold, crowd answers, validation labels, training claims, item
+# scores, review requests; 4: sign-in sessions).
+SCHEMA_VERSION = 4
 
 _CURVE_COLUMNS = (
     "id",
@@ -167,6 +168,12 @@ CREATE TABLE IF NOT EXISTS credentials (
     annotator_id INTEGER PRIMARY KEY REFERENCES annotators (id),
     password_hash TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_sessions (
+    token_hash TEXT PRIMARY KEY,
+    annotator_id INTEGER NOT NULL REFERENCES annotators (id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS memberships (
     project_id INTEGER NOT NULL REFERENCES projects (id),
@@ -893,6 +900,30 @@ class Store:
                 "ON CONFLICT (annotator_id) DO UPDATE SET password_hash = excluded.password_hash, "
                 "updated_at = excluded.updated_at",
                 [annotator_id, password_hash, _now()])
+
+    def add_auth_session(self, annotator_id: int, token_hash: str, *, seconds: float) -> None:
+        """Remember a sign-in (by the hash of its token) for ``seconds``; expired ones are dropped here."""
+        now = datetime.now(timezone.utc)
+        with self._write():
+            self._require_annotator(annotator_id)
+            self._db.execute("DELETE FROM auth_sessions WHERE expires_at <= ?", [now.isoformat(timespec="microseconds")])
+            self._db.execute(
+                "INSERT INTO auth_sessions (token_hash, annotator_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                [_str(token_hash, "token_hash"), annotator_id, now.isoformat(timespec="microseconds"),
+                 (now + timedelta(seconds=float(seconds))).isoformat(timespec="microseconds")])
+
+    def auth_session_account(self, token_hash: str) -> int | None:
+        """The account of a live sign-in, or None (unknown or expired)."""
+        return self._value("SELECT annotator_id FROM auth_sessions WHERE token_hash = ? AND expires_at > ?",
+                           [token_hash, _now()])
+
+    def delete_auth_sessions(self, *, token_hash: str | None = None, annotator_id: int | None = None) -> None:
+        """End one sign-in, or every sign-in of an account (after a password change)."""
+        with self._write():
+            if token_hash is not None:
+                self._db.execute("DELETE FROM auth_sessions WHERE token_hash = ?", [token_hash])
+            if annotator_id is not None:
+                self._db.execute("DELETE FROM auth_sessions WHERE annotator_id = ?", [annotator_id])
 
     def password_hash(self, annotator_id: int) -> str | None:
         return self._value("SELECT password_hash FROM credentials WHERE annotator_id = ?", [annotator_id])

@@ -302,3 +302,18 @@ def test_a_quiz_item_answered_through_another_session_object_is_a_quiz_answer(st
     result = LabelingSession(store, pid, user, retrain=False).submit(item.item_id, 1)  # e.g. after a rerun
     assert set(result) == {"value", "gold", "correct"}
     assert store.gold_answers(pid)[-1]["item_id"] == item.item_id
+
+
+def test_remembered_sign_ins_resume_expire_and_end(store, admin):
+    token = auth.start_session(store, admin)
+    assert auth.resume_session(store, token) == admin
+    assert token not in str(store._rows("SELECT * FROM auth_sessions"))  # only the hash is stored
+    assert auth.resume_session(store, "x" * 43) is None and auth.resume_session(store, None) is None
+    auth.end_session(store, token)
+    assert auth.resume_session(store, token) is None
+    short = auth.start_session(store, admin, days=0.1 / 86_400)
+    time.sleep(0.2)
+    assert auth.resume_session(store, short) is None  # expired
+    kept = auth.start_session(store, admin)
+    auth.set_password(store, admin.id, "a brand new password", by=admin)
+    assert auth.resume_session(store, kept) is None  # a password change signs every browser out

@@ -210,6 +210,11 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
         project = store.project_by_name(PROJECT)
         assert store.label_count(project["id"]) == 10
 
+    # A reload keeps the annotator signed in (session cookie), on the same progress.
+    browser.refresh()
+    text_appears(browser, f"Signed in as {ANNOTATOR}")
+    text_appears(browser, "10 / 20 labels")
+
     # 6. The admin sees the worker's curve point at budget 10.
     click(browser, "app_sign_out")
     sign_in(browser, ADMIN, ADMIN_PASSWORD)

@@ -34,7 +34,7 @@ if not state.has_admin(store):
             except auth.AuthError as error:
                 left.error(f"Could not create the account: {error}.")
             else:
-                state.sign_in(user)
+                state.sign_in(user, store)
                 st.rerun()
     st.stop()
 
@@ -50,7 +50,7 @@ if submitted:
     if user is None:
         left.error("Wrong name or password.")
     else:
-        state.sign_in(user)
+        state.sign_in(user, store)
         st.rerun()
 
 providers = state.sso_providers()
