@@ -364,6 +364,10 @@ def test_crowd_upload_then_use_as_validation_set(db):
         info = store.validation_info(project_id(db, "German"))
         assert info["size"] == 12 and info["method"] == "majority_vote"
     assert len(at.get("download_button")) == 6  # answers, labels, workers × CSV, JSON
+    # a second set replaces the first only once the admin says so
+    assert at.button(key="crowd_build").disabled
+    at.checkbox(key="crowd_replace").check().run()
+    assert not at.button(key="crowd_build").disabled
 
 
 @pytest.mark.parametrize("content, message", [

@@ -163,7 +163,13 @@ with st.expander("Compare the methods with the data set's true labels", expanded
         st.caption("Accuracy of each method's labels against the built-in ground truth, overall and per "
                    f"group of **{project.row['sensitive']}**: how clean a validation set it would give.")
 
-if st.button("Use as validation set", type="primary", key="crowd_build", icon=":material/verified:"):
+existing = store.validation_info(project.id)
+replace_ok = True
+if existing:  # say what is about to be replaced, and ask
+    replace_ok = st.checkbox(f"Replace the current validation set ({existing['size']} items by "
+                             f"{existing['method']})", key="crowd_replace")
+if st.button("Use as validation set", type="primary", key="crowd_build", icon=":material/verified:",
+             disabled=not replace_ok):
     try:
         summary = validation.build_validation_set(
             store, project.id, by=state.current_user(store), method=method, source=source,
