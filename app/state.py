@@ -285,3 +285,17 @@ def project_picker(s: Store, user: User, *, key: str, label: str = "Project", wh
     except (AccessDenied, NotFoundError) as error:
         st.error(f"Cannot open this project: {md(error)}")
         return None
+
+
+def admin_project_page(title: str, *, key: str):
+    """The opening of an admin page about one project: (store, admin, project), with the project
+    picker in the sidebar and the page title; stops the page when there is no project to show."""
+    s = store()
+    admin = require_admin_page(current_user(s))
+    with st.sidebar:
+        project = project_picker(s, admin, key=key)
+    if project is None:
+        st.title(title)
+        st.stop()
+    st.title(f"{title} · {md(project.name)}")
+    return s, admin, project

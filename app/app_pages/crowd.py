@@ -12,16 +12,7 @@ from fairal.auth import AccessDenied
 from fairal.crowd import CrowdDataError
 from fairal.store import StoreError
 
-store = state.store()
-admin = state.require_admin_page(state.current_user(store))
-
-with st.sidebar:
-    project = state.project_picker(store, admin, key="crowd_project")
-if project is None:
-    st.title("Crowd")
-    st.stop()
-
-st.title(f"Crowd · {state.md(project.name)}")
+store, admin, project = state.admin_project_page("Crowd", key="crowd_project")
 st.caption("FR-Train builds its clean validation set from several noisy answers per item: import them or "
            "collect them here (overlap k > 1), check the workers on quiz items, aggregate, and store the "
            "result as the project's validation set (used by FR-Train and FORML).")

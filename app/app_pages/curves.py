@@ -12,16 +12,7 @@ from fairal.metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LABELS
 from fairal.plots import budget_figure, latest_per_budget, simulation_budget_figure, tradeoff_figure
 from fairal.trainers import USES_VALIDATION
 
-store = state.store()
-user = state.require_admin_page(state.current_user(store))
-
-with st.sidebar:
-    project = state.project_picker(store, user, key="curves_project")
-if project is None:
-    st.title("Curves")
-    st.stop()
-
-st.title(f"Curves · {state.md(project.name)}")
+store, _admin, project = state.admin_project_page("Curves", key="curves_project")
 st.caption(f"Evaluated on the project's held-out test set ({len(project.test):,} rows), "
            f"sensitive attribute **{project.row['sensitive']}**, strategy **{project.strategy_name}**, "
            f"trainers **{', '.join(project.trainer_names)}**.")
