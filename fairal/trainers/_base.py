@@ -9,7 +9,7 @@ import numpy as np
 
 from fairal.models import FittedModel
 
-__all__ = ["Trainer", "as_arrays", "check_sample_weight", "epoch_range"]
+__all__ = ["Trainer", "as_arrays", "check_sample_weight", "epoch_range", "BestEpoch"]
 
 
 def epoch_range(n: int, trainer: Any, desc: str):
@@ -73,3 +73,19 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:
     if (weight < 0).any() or not np.isfinite(weight).all():
         raise ValueError("sample_weight must be finite and non-negative")
     return weight
+
+
+class BestEpoch:
+    """Early stopping's memory: the module's weights at the lowest validation score seen."""
+
+    def __init__(self):
+        self.score, self.state = float("inf"), None
+
+    def update(self, module, score: float) -> None:
+        if score < self.score:
+            self.score = score
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def restore(self, module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
+from fairal.trainers._base import BestEpoch, as_arrays, check_sample_weight, epoch_range
 
 __all__ = ["ERMTrainer", "classification_loss"]
 
@@ -112,7 +112,7 @@ class ERMTrainer:
         if validation is not None:
             Xv, yv, _ = as_arrays(validation)
             val = (torch.as_tensor(Xv, device=X.device), torch.as_tensor(yv, device=X.device))
-        best_loss, best_state = float("inf"), None
+        best = BestEpoch()
         for epoch in epoch_range(self.epochs, self, "ERM"):
             module.train()
             order = torch.randperm(len(X), generator=generator).to(X.device)
@@ -128,8 +128,5 @@ class ERMTrainer:
                 with torch.no_grad():
                     val_loss = classification_loss(module(val[0]), val[1]).mean().item()
                 logger.debug("epoch %d validation loss %.4f", epoch, val_loss)
-                if val_loss < best_loss:
-                    best_loss = val_loss
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                best.update(module, val_loss)
+        best.restore(module)

@@ -86,7 +86,7 @@ from torch.func import functional_call, grad
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, epoch_range
+from fairal.trainers._base import BestEpoch, as_arrays, epoch_range
 from fairal.trainers.erm import classification_loss as _erm_loss
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
@@ -291,7 +291,7 @@ class FORMLTrainer:
                                    self.exemplar_min_per_group, np.random.default_rng(self.random_state))
         meta_on = learn and self.weight_lr > 0
         history: list[float] = []
-        best_loss, best_state = float("inf"), None
+        best = BestEpoch()
         for epoch in epoch_range(self.epochs, self, "FORML"):
             module.train()
             order = torch.randperm(n, generator=generator).to(device)
@@ -316,11 +316,8 @@ class FORMLTrainer:
                 with torch.no_grad():
                     val_loss = classification_loss(module(t["Xv"]), t["yv"]).mean().item()
                 logger.debug("epoch %d exemplar loss %.4f", epoch, val_loss)
-                if val_loss < best_loss:
-                    best_loss = val_loss
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                best.update(module, val_loss)
+        best.restore(module)
         return module, w, ema_loss, history
 
     def step(self, module, optimizer, w, idx, train_batch, exemplar_batch, *, n_groups, prior=None, meta=True):

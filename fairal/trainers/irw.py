@@ -74,7 +74,7 @@ from torch.func import functional_call, grad, vmap
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
+from fairal.trainers._base import BestEpoch, as_arrays, check_sample_weight, epoch_range
 from fairal.trainers.erm import classification_loss
 
 __all__ = [
@@ -308,7 +308,7 @@ class _WorstCaseTrainer:
         if validation is not None:
             Xv, yv, _ = as_arrays(validation)
             val = (torch.as_tensor(Xv, device=device), torch.as_tensor(yv, device=device))
-        best_loss, best_state = float("inf"), None
+        best = BestEpoch()
         for epoch in epoch_range(self.epochs, self, type(self).__name__.removesuffix("Trainer")):
             order = torch.randperm(len(X), generator=generator).to(device)
             module.eval()
@@ -327,11 +327,8 @@ class _WorstCaseTrainer:
                     vl = classification_loss(module(val[0]), val[1])
                     cvar = torch.topk(vl, top_k_count(self.alpha, len(vl))).values.mean().item()
                 logger.debug("epoch %d validation CVaR loss %.4f", epoch, cvar)
-                if cvar < best_loss:
-                    best_loss = cvar
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        if best_state is not None:
-            module.load_state_dict(best_state)
+                best.update(module, cvar)
+        best.restore(module)
         return FittedModel(module, architecture=architecture, info=self._info())
 
 
