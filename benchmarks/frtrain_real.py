@@ -52,9 +52,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.frtrain_tables import AUTHORS_CONVENTIONS, PAPER, evaluate  # noqa: E402
+from benchmarks.frtrain_tables import AUTHORS_CONVENTIONS, PAPER, evaluate, poisoned_split  # noqa: E402
 from fairal.datasets import load_adult, load_compas  # noqa: E402
-from fairal.poisoning import flip_labels  # noqa: E402
 from fairal.trainers import ERMTrainer  # noqa: E402
 from fairal.trainers.frtrain import FRTrainTrainer  # noqa: E402
 
@@ -104,15 +103,7 @@ def split(name: str, seed: int, max_train: int | None, arrays=None):
         n_train, n_val = max_train, int(round(VAL_FRACTION * max_train))
     va, tr = rest[:n_val], rest[n_val:n_val + n_train]
     target = DATASETS[name][2]
-    y_pois, flipped = flip_labels(X[tr], y[tr], g[tr], fraction=POISON_FRACTION, target_group=target,
-                                  method="greedy", random_state=seed)
-    return {
-        "clean": (X[tr], y[tr], g[tr]),
-        "poisoned": (X[tr], np.asarray(y_pois), g[tr]),
-        "flipped": np.asarray(flipped),
-        "val": (X[va], y[va], g[va]),
-        "test": (X[te], y[te], g[te]),
-    }
+    return poisoned_split(X, y, g, tr, va, te, target_group=target, fraction=POISON_FRACTION, seed=seed)
 
 
 def fr_settings(args) -> dict:

@@ -55,8 +55,13 @@ def split(seed: int):
     X, y, g = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y), np.asarray(ds.group)
     perm = np.random.default_rng(seed).permutation(len(y))
     tr, va, te = perm[:N_TRAIN], perm[N_TRAIN:N_TRAIN + N_VAL], perm[N_TRAIN + N_VAL:]
-    y_pois, flipped = flip_labels(X[tr], y[tr], g[tr], fraction=0.1, target_group="z=1", method="greedy",
-                                  random_state=seed)
+    return poisoned_split(X, y, g, tr, va, te, target_group="z=1", fraction=0.1, seed=seed)
+
+
+def poisoned_split(X, y, g, tr, va, te, *, target_group, fraction: float, seed: int) -> dict:
+    """Clean and poisoned (greedy flips within ``target_group``) training data, clean validation and test."""
+    y_pois, flipped = flip_labels(X[tr], y[tr], g[tr], fraction=fraction, target_group=target_group,
+                                  method="greedy", random_state=seed)
     return {
         "clean": (X[tr], y[tr], g[tr]),
         "poisoned": (X[tr], np.asarray(y_pois), g[tr]),
