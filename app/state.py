@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from fairal import auth
 from fairal.auth import AccessDenied, User
-from fairal.projects import Project, ensure_default_project, open_project
+from fairal.methods import METHODS
+from fairal.projects import DEFAULT_PROJECT_NAME, Project, ensure_default_project, open_project
 from fairal.store import NotFoundError, Store
 from fairal.worker import ensure_worker, worker_running as _worker_running
 
@@ -53,23 +56,61 @@ def worker_enabled() -> bool:
     return os.environ.get("FAIRAL_WORKER", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
-@st.cache_resource(show_spinner="Starting the background trainer…")
-def _start_worker(path: str) -> bool:
-    try:
-        return ensure_worker(path)
-    except Exception:  # the app still works: sessions retrain inline then
-        logger.exception("could not start the background worker for %s", path)
-        return False
+#: After a failed start, the app tries again at most this often (each try can wait for the child).
+WORKER_RETRY_SECONDS = 60.0
+
+
+@st.cache_resource(show_spinner=False)
+def _worker_attempts(path: str) -> dict:
+    """Per database, for this app process: when the last start failed and why."""
+    return {"failed_at": None, "error": None}
 
 
 def ensure_background_worker() -> None:
-    """Start ``python -m fairal worker`` once per app process (unless disabled)."""
-    if worker_enabled():
-        _start_worker(str(db_path()))
+    """Start ``python -m fairal worker`` unless one runs (or ``FAIRAL_WORKER=off``).
+
+    Checked on every script run (a lock-file test, microseconds), so a worker that died is
+    started again; after a failed start the app waits ``WORKER_RETRY_SECONDS`` before the next
+    try and meanwhile retrains inline. Nothing of a failure is cached for good.
+    """
+    if not worker_enabled():
+        return
+    path = db_path()
+    if _worker_running(path):
+        return
+    attempts = _worker_attempts(str(path))
+    failed_at = attempts["failed_at"]
+    if failed_at is not None and time.monotonic() - failed_at < WORKER_RETRY_SECONDS:
+        return
+    try:
+        with st.spinner("Starting the background trainer…"):
+            ensure_worker(path)
+        attempts["failed_at"], attempts["error"] = None, None
+    except Exception as error:  # the app still works: sessions retrain inline then
+        logger.exception("could not start the background worker for %s", path)
+        attempts["failed_at"], attempts["error"] = time.monotonic(), str(error)
+
+
+def worker_start_error() -> str | None:
+    """Why the last start of the background worker failed (None when it did not fail)."""
+    return _worker_attempts(str(db_path()))["error"]
 
 
 def worker_running() -> bool:
     return _worker_running(db_path())
+
+
+def no_worker_notice() -> None:
+    """Say that models retrain inline, and why no worker runs (disabled, or its start failed)."""
+    if not worker_enabled():
+        why = "the background worker is switched off (FAIRAL_WORKER=off)"
+    elif worker_start_error():
+        why = (f"the background worker could not start ({md(worker_start_error())}; "
+               "the app tries again every minute)")
+    else:
+        why = "no background worker runs"
+    st.info(f"Models retrain inline after each label, because {why}: the annotator waits for each fit. "
+            "Start one in a terminal with `python -m fairal worker`.", icon=":material/info:")
 
 
 # ------------------------------------------------------------ accounts
@@ -164,20 +205,33 @@ def sign_out(s: Store | None = None) -> None:
         st.logout()
 
 
+def run_in_page(script: str) -> None:
+    """Run a line of our own JavaScript in a zero-height, same-origin frame (never user text)."""
+    st.iframe(f'<body style="margin:0"><script>{script}</script></body>', height="content")
+
+
 def write_session_cookie() -> None:
     """Set (or clear) the session cookie in the browser, once, after a sign-in or sign-out.
 
-    A zero-height component runs one line of JavaScript in a same-origin frame; the cookie is
-    SameSite=Strict and holds only the random token.
+    The cookie is SameSite=Strict and holds only the random token (URL-safe characters: nothing to quote).
     """
     token = st.session_state.pop(_COOKIE_WRITE, None)
     if token is None:
         return
-    import streamlit.components.v1 as components
-
     age = int(auth.SESSION_DAYS * 86_400) if token else 0
-    components.html(f"<script>document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; "
-                    "SameSite=Strict';</script>", height=0)
+    run_in_page(f"document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; SameSite=Strict';")
+
+
+_RETURN_FOCUS = "fairal_return_focus"
+
+
+def return_focus_to_page() -> None:
+    """After a select box changed, give the keyboard back to the page (its shortcuts: 1/2, S, U).
+
+    A select box keeps the focus after a choice, so the next key press would type into it.
+    """
+    if st.session_state.pop(_RETURN_FOCUS, False):
+        run_in_page("const active = window.parent.document.activeElement; if (active) active.blur();")
 
 
 def require_admin_page(user: User | None) -> User:
@@ -198,20 +252,21 @@ def annotator_name() -> str:
 # ------------------------------------------------------------ projects
 
 
-@st.cache_resource(show_spinner="Preparing the demo Adult project (first start only)…")
-def _default_project_id(path: str) -> int:
-    with Store(path) as s:
-        return ensure_default_project(s)
+def needs_demo_project(s: Store) -> bool:
+    """A new installation (no project at all, archived ones included) gets the demo Adult project.
+    Once an admin has archived or deleted it, it is not made again."""
+    return not s.projects(include_archived=True)
 
 
-def default_project_id() -> int:
-    """The demo Adult project, created on first use."""
-    return _default_project_id(str(db_path()))
+def create_demo_project(s: Store) -> int:
+    """The ready-to-label demo Adult project (a few seconds: the router shows a spinner)."""
+    return ensure_default_project(s)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _project(path: str, project_id: int, created_at: str) -> Project:
-    # Settings never change after creation: the runtime view can be shared by all sessions.
+def _project(path: str, project_id: int, settings: str) -> Project:
+    # ``settings``: the stored project row as text, so an edited project (Setup) gets a new entry;
+    # until then the runtime view is shared by all sessions.
     with Store(path) as s:
         return open_project(s, project_id)
 
@@ -222,15 +277,14 @@ def allowed_projects(s: Store, user: User) -> list[dict]:
 
 
 def current_project_id(s: Store, user: User) -> int | None:
-    """The project chosen in this session; by default the demo (admins) or the first assigned one."""
+    """The project chosen in this session; by default the demo (admins, while it is active) or the
+    first project this user may open."""
     if PROJECT_KEY not in st.session_state:
-        if user.is_admin:
-            st.session_state[PROJECT_KEY] = default_project_id()
-        else:
-            mine = s.member_projects(user.id)
-            if not mine:
-                return None
-            st.session_state[PROJECT_KEY] = int(mine[0]["id"])
+        mine = allowed_projects(s, user)
+        if not mine:
+            return None
+        demo = [p for p in mine if p["name"] == DEFAULT_PROJECT_NAME and user.is_admin]
+        st.session_state[PROJECT_KEY] = int((demo or mine)[0]["id"])
     try:
         return int(st.session_state[PROJECT_KEY])
     except (TypeError, ValueError):
@@ -248,13 +302,13 @@ def set_current_project(project_id: int | None) -> None:
 def open_current_project(s: Store, user: User, project_id: int) -> Project:
     """The project's runtime view, after checking the user may open it (AccessDenied, NotFoundError)."""
     auth.require_project_access(s, user, project_id)
-    return _project(str(db_path()), project_id, s.project(project_id)["created_at"])
+    return _project(str(db_path()), project_id, str(s.project(project_id)))
 
 
 def project_picker(s: Store, user: User, *, key: str, label: str = "Project", where=st) -> Project | None:
     """A project selector bound to the session's current project; shows the problem and returns
     None when there is no project to open (none assigned, or a project this user may not open)."""
-    current = current_project_id(s, user)  # for an admin, this creates the demo project on first use
+    current = current_project_id(s, user)
     projects = allowed_projects(s, user)
     if not projects:
         if user.is_admin:
@@ -265,16 +319,18 @@ def project_picker(s: Store, user: User, *, key: str, label: str = "Project", wh
         return None
     names = {int(p["id"]): p["name"] for p in projects}
     if current not in names and current is not None and user.is_admin:
-        set_current_project(None)  # deleted: fall back to the demo project
+        set_current_project(None)  # archived or deleted: fall back to another
         current = current_project_id(s, user)
     refused = current is not None and current not in names
     st.session_state[key] = None if refused or current not in names else current
 
     def chosen() -> None:
         set_current_project(st.session_state.get(key))
+        st.session_state[_RETURN_FOCUS] = True
 
     where.selectbox(label, list(names), key=key, format_func=lambda i: names.get(i, f"project {i}"),
                     on_change=chosen, placeholder="Choose a project")
+    return_focus_to_page()
     if refused:
         st.error(f"You are not assigned to project {current}. Choose one of your projects above.")
         return None
@@ -285,6 +341,18 @@ def project_picker(s: Store, user: User, *, key: str, label: str = "Project", wh
     except (AccessDenied, NotFoundError) as error:
         st.error(f"Cannot open this project: {md(error)}")
         return None
+
+
+def simulate_command(project: Project) -> str:
+    """The ``python -m fairal simulate`` line that simulates this project's data and attribute."""
+    row = project.row
+    if row["dataset"].startswith("csv:"):
+        source = ["--csv", row["dataset"][4:], "--label", row["label_column"], "--sensitive", row["sensitive"]]
+    else:
+        source = ["--dataset", row["dataset"], "--sensitive", row["sensitive"]]
+    methods = dict.fromkeys(["random", "entropy"] + [row["strategy"]] * (row["strategy"] in METHODS))
+    return shlex.join(["python", "-m", "fairal", "simulate", *source, "--budget", str(row["budget"]),
+                       "--methods", ",".join(methods), "--out", "simulation"])
 
 
 def admin_project_page(title: str, *, key: str):

@@ -14,26 +14,62 @@ import streamlit as st  # noqa: E402
 
 import state  # noqa: E402
 
-st.set_page_config(page_title="fairal", page_icon=":material/balance:", layout="wide")
+ICON = str(Path(__file__).resolve().parent / "static" / "fairal.png")  # local: the app works offline
+
+st.set_page_config(page_title="fairal", page_icon=ICON, layout="wide")
 state.ensure_background_worker()
 
+# Every page has a stable address (/label, /curves, …). A visitor who opens one before signing in
+# sees the sign-in form there and lands on that page once signed in; an annotator who opens an
+# admin page is told so instead of Streamlit's "Page not found".
+ADDRESSES = {"label": ("app_pages/label.py", "Label", ":material/label:"),
+             "curves": ("app_pages/curves.py", "Curves", ":material/monitoring:"),
+             "setup": ("app_pages/setup.py", "Setup", ":material/settings:"),
+             "annotators": ("app_pages/annotators.py", "Annotators", ":material/group:"),
+             "crowd": ("app_pages/crowd.py", "Crowd", ":material/diversity_3:")}
+PAGES = {url: st.Page(script, title=title, icon=icon, url_path=url) for url, (script, title, icon) in ADDRESSES.items()}
 LOGIN = st.Page("app_pages/login.py", title="Sign in", icon=":material/login:", url_path="login")
-LABEL = st.Page("app_pages/label.py", title="Label", icon=":material/label:", url_path="label")
-CURVES = st.Page("app_pages/curves.py", title="Curves", icon=":material/monitoring:", url_path="curves")
-SETUP = st.Page("app_pages/setup.py", title="Setup", icon=":material/settings:", url_path="setup")
-ANNOTATORS = st.Page("app_pages/annotators.py", title="Annotators", icon=":material/group:",
-                     url_path="annotators")
-CROWD = st.Page("app_pages/crowd.py", title="Crowd", icon=":material/diversity_3:", url_path="crowd")
+
+
+def _login_at(url: str) -> st.Page:
+    return st.Page("app_pages/login.py", title="Sign in", url_path=url, visibility="hidden")
+
+
+def _home() -> None:
+    """The root address: on to Label when signed in, else to the sign-in form."""
+    st.switch_page(PAGES["label"] if user is not None else LOGIN)
+
+
+# The root is a page of its own (Streamlit gives the default page no address of its own), so
+# /label answers like every other page, and /login after signing in leads on to Label.
+HOME = st.Page(_home, title="fairal", url_path="home", default=True, visibility="hidden")
+SIGNED_IN_LOGIN = st.Page(_home, title="fairal", url_path="login", visibility="hidden")
+
+
+def _admins_only() -> None:
+    st.title("This page is for admins")
+    st.write("Your account is an annotator's: the **Label** page is yours.")
+    st.page_link(PAGES["label"], label="Go to Label", icon=":material/label:")
+
 
 with state.store() as store:
     user = state.current_user(store)
+    if user is not None and user.is_admin and state.needs_demo_project(store):
+        with st.spinner("Preparing the demo Adult project (first start only: loading Adult, splitting it, "
+                        "training the first models and ranking the pool)…", show_time=True):
+            state.create_demo_project(store)
 
 if user is None:
-    pages = {"": [LOGIN]}
+    pages = {"": [HOME, LOGIN] + [_login_at(url) for url in ADDRESSES]}
 elif user.is_admin:
-    pages = {"Annotate": [LABEL], "Practitioner": [CURVES, SETUP, ANNOTATORS, CROWD]}
+    pages = {"": [HOME, SIGNED_IN_LOGIN],
+             "Annotate": [PAGES["label"]],
+             "Practitioner": [PAGES[url] for url in ("curves", "setup", "annotators", "crowd")]}
 else:
-    pages = {"Annotate": [LABEL]}
+    pages = {"": [HOME, SIGNED_IN_LOGIN]
+             + [st.Page(_admins_only, title=ADDRESSES[url][1], url_path=url, visibility="hidden")
+                for url in ("curves", "setup", "annotators", "crowd")],
+             "Annotate": [PAGES["label"]]}
 
 state.write_session_cookie()
 if user is not None:
@@ -42,6 +78,6 @@ if user is not None:
         if st.button("Sign out", key="app_sign_out", icon=":material/logout:"):
             with state.store() as store:
                 state.sign_out(store)
-            st.rerun()
+            st.switch_page(SIGNED_IN_LOGIN)  # to /login: the next sign-in starts from Label
 
 st.navigation(pages, position="sidebar" if user is not None else "hidden").run()

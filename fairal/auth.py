@@ -39,6 +39,7 @@ __all__ = [
     "require_project_access",
     "set_password",
     "set_role",
+    "remove_account",
     "assign",
     "unassign",
     "user",
@@ -172,12 +173,34 @@ def unassign(store, project_id: int, account_id: int, *, by: User) -> None:
     store.remove_member(project_id, account_id)
 
 
+def _require_another_admin(store, account_id: int) -> None:
+    """Refuse to demote or remove the last admin (nobody could manage accounts afterwards)."""
+    row = store.annotator(account_id)
+    if row["role"] == "admin" and not any(a["role"] == "admin" and a["id"] != account_id
+                                          for a in store.annotators()):
+        raise AuthError(f"{row['name']!r} is the last admin: make another account admin first")
+
+
 def set_role(store, account_id: int, role: str, *, by: User) -> None:
-    """Make an account admin or annotator (admins only; an admin cannot demote themselves)."""
+    """Make an account admin or annotator (admins only; an admin cannot demote themselves,
+    nobody can demote the last admin)."""
     require_admin(by)
     if account_id == by.id and role != "admin":
         raise AuthError("an admin cannot take away their own admin role")
+    if role != "admin":
+        _require_another_admin(store, account_id)
     store.set_role(account_id, role)
+
+
+def remove_account(store, account_id: int, *, by: User) -> bool:
+    """Delete an account: its password, sign-ins and project assignments go (admins only; not
+    oneself, not the last admin). An account that labeled keeps its name, without a password,
+    as the author of its labels; returns whether the name went too."""
+    require_admin(by)
+    if account_id == by.id:
+        raise AuthError("an admin cannot remove their own account")
+    _require_another_admin(store, account_id)
+    return store.remove_annotator(account_id)
 
 
 def user(store, account_id: int) -> User:

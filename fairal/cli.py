@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas, torch and scikit-learn are imported inside the commands: `--help` stays instant.
 
 __all__ = ["main", "baseline"]
 
 
 def _cmd_datasets_list(args) -> int:
+    import pandas as pd
+
     from fairal.datasets import list_datasets
 
     frame = pd.DataFrame(list_datasets())
@@ -48,6 +54,8 @@ def _cmd_datasets_describe(args) -> int:
 def baseline(dataset_name: str = "adult", *, sensitive: str | None = None, seeds=range(5),
              model: str = "logistic") -> pd.DataFrame:
     """ERM trained on PANDA's meta-train half, evaluated on its test quarter, one row per seed."""
+    import pandas as pd
+
     from fairal.datasets import load, panda_split
     from fairal.metrics import evaluate
     from fairal.trainers import ERMTrainer
@@ -66,6 +74,9 @@ def baseline(dataset_name: str = "adult", *, sensitive: str | None = None, seeds
 
 
 def _cmd_baseline(args) -> int:
+    import numpy as np
+    import pandas as pd
+
     frame = baseline(args.dataset, sensitive=args.sensitive, seeds=range(args.seeds), model=args.model)
     columns = ["accuracy", "f1", "demographic_parity_difference", "demographic_parity_to_overall",
                "equalized_odds_difference", "error_rate_balance", "disparate_impact_ratio", "fit_seconds"]
@@ -100,22 +111,34 @@ def _write_figures(figures: dict, folder) -> list[str]:
     return written
 
 
-def _cmd_simulate(args) -> int:
-    from pathlib import Path
-
-    from tqdm import tqdm
-
+def _dataset_of(args):
+    """The data of ``simulate`` / ``train-policy``: ``--csv`` with its columns, or a built-in data set."""
     from fairal.datasets import load, load_csv
-    from fairal.plots import simulation_figures
-    from fairal.simulate import default_budgets, simulate, summarise
 
     if args.csv:
         if not (args.label and args.sensitive):
             raise ValueError("--csv needs --label and --sensitive (the label and sensitive column names)")
-        dataset = load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
-    else:
-        dataset = load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
+        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
+    return load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
+
+
+def _cmd_simulate(args) -> int:
+    from pathlib import Path
+
+    from fairal.methods import METHODS
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:  # said before the heavy imports and the data load
+        problem = f"unknown method {', '.join(unknown)}" if unknown else "no method given"
+        raise ValueError(f"--methods: {problem}; choose from {', '.join(METHODS)}")
+
+    from tqdm import tqdm
+
+    from fairal.plots import simulation_figures
+    from fairal.simulate import default_budgets, simulate, summarise
+
+    dataset = _dataset_of(args)
     seeds = list(range(args.seeds))
     budgets = default_budgets(args.budget, args.step)
     out = Path(args.out)
@@ -139,6 +162,7 @@ def _cmd_simulate(args) -> int:
                          query_batch=args.query_batch, strategy_params=strategy_params,
                          trainer_params={"fairlearn": {"difference_bound": args.rho}}, progress=progress)
     frame.insert(0, "dataset", dataset.name)
+    frame.insert(1, "sensitive", dataset.sensitive)
     frame.to_csv(out / "simulation.csv", index=False)
     summary = summarise(frame)
     (out / "summary.md").write_text(
@@ -152,7 +176,10 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_plot_simulation(args) -> int:
+    import re
     from pathlib import Path
+
+    import pandas as pd
 
     from fairal.plots import simulation_figures
 
@@ -161,6 +188,11 @@ def _cmd_plot_simulation(args) -> int:
     if not table.exists():
         raise ValueError(f"no simulation.csv in {folder}")
     frame = pd.read_csv(table)
+    summary = folder / "summary.md"
+    if "sensitive" not in frame.columns and summary.exists():  # written before the CSV had the column
+        found = re.search(r"sensitive = ([^,\n]+)", summary.read_text())
+        if found:
+            frame.insert(1, "sensitive", found.group(1))
     written = _write_figures(simulation_figures(frame, threshold=args.rho), folder / "figures")
     print(f"wrote {len(written)} figure files in {folder / 'figures'}")
     return 0
@@ -172,20 +204,22 @@ def _cmd_train_policy(args) -> int:
 
     from tqdm import tqdm
 
-    from fairal.datasets import load, panda_split
-    from fairal.panda.train import MetaConfig, meta_train, save_trained_policy
-    from fairal.representation import pretrain_representation
+    from fairal.datasets import panda_split
+    from fairal.panda.train import MetaConfig, fit_task_sizes, train_policy
+    from fairal.strategies.panda import SHIPPED_POLICIES
 
-    dataset = load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
-    config = MetaConfig()
+    dataset = _dataset_of(args)
     overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
                  if getattr(args, f.name, None) is not None}
-    config = replace(config, **overrides)
-    split = panda_split(len(dataset), seed=args.split_seed)
-    D0 = split.meta_train
-    print(f"pretraining the representation on the meta-train half ({len(D0):,} rows)…", flush=True)
-    representation = pretrain_representation(dataset.X[D0], dataset.y[D0], random_state=args.split_seed)
-    features = representation.transform(dataset.X[D0])
+    config = replace(MetaConfig(), **overrides)
+    if not {"budget", "pool_size", "validation_size", "n_initial"} & set(overrides):
+        n_meta_train = len(panda_split(len(dataset), seed=args.split_seed).meta_train)
+        fitted = fit_task_sizes(config, n_meta_train)
+        if fitted != config:
+            print(f"{dataset.name}'s meta-train half has {n_meta_train:,} rows: tasks of budget {fitted.budget}, "
+                  f"pool {fitted.pool_size}, validation {fitted.validation_size}")
+            config = fitted
+    out = Path(args.out or SHIPPED_POLICIES / f"panda-{dataset.name}-{dataset.sensitive}.pt")
     with tqdm(total=config.iterations, desc="meta-training", unit="it") as bar:
         def progress(iteration, row):
             bar.update()
@@ -194,16 +228,13 @@ def _cmd_train_policy(args) -> int:
                 shown.update({"F1": row["eval_f1"], "DP": row["eval_disparity"]})
             bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
 
-        result = meta_train(features, dataset.y[D0], dataset.group_codes[D0], len(dataset.group_names),
-                            config=config, progress=progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_trained_policy(out, result, representation, config=config, group_names=dataset.group_names,
-                        dataset=dataset.name, sensitive=dataset.sensitive, split_seed=args.split_seed)
-    result.history.to_csv(out.with_suffix(".history.csv"), index=False)
-    print(f"meta-training took {result.seconds:.0f} s; kept iteration {result.best['iteration']}:")
+        result = train_policy(dataset, config, out, split_seed=args.split_seed, progress=progress,
+                              stage=lambda message: bar.write(message + "…"))
+    print(f"meta-training took {result.seconds:.1f} s; kept iteration {result.best['iteration']}:")
     print(json.dumps(result.best, indent=2))
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB) and {out.with_suffix('.history.csv')}")
+    if out.resolve().parent == SHIPPED_POLICIES.resolve():
+        print("the app offers PANDA with this policy for projects on this data")
     return 0
 
 
@@ -236,6 +267,8 @@ def _cmd_worker(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, interrupt)
     logging.getLogger("fairal").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:  # a long-running log: every line says when
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     try:
         worker.run()
     except RuntimeError as error:
@@ -244,25 +277,74 @@ def _cmd_worker(args) -> int:
     return 0
 
 
-def _cmd_users_add(args) -> int:
+def _cli_admin():
+    """Who the command line acts as: it has the database file, so it acts as an admin."""
+    from fairal import auth
+
+    return auth.User(0, "command line", "admin")
+
+
+def _password(name: str) -> str:
     import getpass
     import os
 
+    return os.environ.get("FAIRAL_PASSWORD") or getpass.getpass(f"password for {name}: ")
+
+
+def _account_id(store, name: str) -> int:
+    row = store.annotator_by_name(name)
+    if row is None:
+        raise ValueError(f"no account named {name!r}")
+    return int(row["id"])
+
+
+def _cmd_users_add(args) -> int:
     from fairal import auth
     from fairal.store import Store
 
-    password = os.environ.get("FAIRAL_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
     with Store(args.db) as store:
-        admins = [a for a in store.annotators() if a["role"] == "admin" and a["has_password"]]
-        # The command line has the database file, so it acts as the first admin.
-        by = auth.User(admins[0]["id"], admins[0]["name"], "admin") if admins else None
-        account = auth.create_account(store, args.name, password, role=args.role, by=by)
+        projects = []
         for project in args.project or []:
             row = store.project_by_name(project)
             if row is None:
                 raise ValueError(f"no project named {project!r}")
-            store.add_member(int(row["id"]), account.id)
+            projects.append(int(row["id"]))
+        account = auth.create_account(store, args.name, _password(args.name), role=args.role, by=_cli_admin())
+        for project_id in projects:
+            auth.assign(store, project_id, account.id, by=_cli_admin())
     print(f"created {account.role} {account.name!r}")
+    return 0
+
+
+def _cmd_users_reset_password(args) -> int:
+    from fairal import auth
+    from fairal.store import Store
+
+    with Store(args.db) as store:
+        account_id = _account_id(store, args.name)
+        auth.set_password(store, account_id, _password(args.name), by=_cli_admin())  # ends its sign-ins
+    print(f"changed the password of {args.name!r}; its browsers are signed out")
+    return 0
+
+
+def _cmd_users_role(args) -> int:
+    from fairal import auth
+    from fairal.store import Store
+
+    with Store(args.db) as store:
+        auth.set_role(store, _account_id(store, args.name), args.role, by=_cli_admin())
+    print(f"{args.name!r} is now {args.role}")
+    return 0
+
+
+def _cmd_users_remove(args) -> int:
+    from fairal import auth
+    from fairal.store import Store
+
+    with Store(args.db) as store:
+        gone = auth.remove_account(store, _account_id(store, args.name), by=_cli_admin())
+    print(f"removed {args.name!r}" if gone else
+          f"removed {args.name!r}'s password, sign-ins and projects; the name stays as the author of its labels")
     return 0
 
 
@@ -276,53 +358,91 @@ def _cmd_users_list(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: …)" to an option's help, unless it has no default to show (None, a flag)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Shows defaults; sub-commands' parsers are made with this class too (argparse's parser_class)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):  # one line, like the commands' own errors (argparse adds the usage)
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"needs a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _add_db(parser) -> None:
+    parser.add_argument("--db", default=_default_db(), help="the store ($FAIRAL_DB sets the default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fairal", description="fairal: fair active labeling.")
+    """The parser; it imports nothing heavy (numpy, pandas, torch, scikit-learn load in the commands)."""
+    from fairal.methods import METHODS
+
+    parser = _Parser(prog="python -m fairal", description="fairal: fair active labeling.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    datasets = commands.add_parser("datasets", help="list and describe the built-in data sets")
-    datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
+    datasets = commands.add_parser("datasets", help="list and describe the built-in data sets",
+                                   description="Without an action: the same as `datasets list`.")
+    datasets.set_defaults(func=_cmd_datasets_list)
+    datasets_commands = datasets.add_subparsers(dest="datasets_command", metavar="ACTION")
     datasets_commands.add_parser("list", help="the built-in data sets").set_defaults(func=_cmd_datasets_list)
     describe = datasets_commands.add_parser("describe", help="rows, features and base rates by group")
     describe.add_argument("name", help="adult, compas, german, synthetic or digits")
-    describe.add_argument("--sensitive", help="sensitive attribute (e.g. sex, race)")
+    describe.add_argument("--sensitive", help="sensitive attribute (e.g. sex, race; the data set's default if omitted)")
     describe.add_argument("--json", action="store_true", help="machine-readable output")
     describe.set_defaults(func=_cmd_datasets_describe)
 
     base = commands.add_parser("baseline", help="ERM on PANDA's split: accuracy, F1 and disparities on the test set")
-    base.add_argument("--dataset", default="adult")
-    base.add_argument("--sensitive", default=None)
-    base.add_argument("--model", default="logistic", choices=["logistic", "mlp"])
-    base.add_argument("--seeds", type=int, default=5, help="number of split seeds (0..N-1)")
+    base.add_argument("--dataset", default="adult", help="built-in data set: see `datasets list`")
+    base.add_argument("--sensitive", help="sensitive attribute (the data set's default if omitted)")
+    base.add_argument("--model", default="logistic", choices=["logistic", "mlp"], help="the ERM model")
+    base.add_argument("--seeds", type=_positive, default=5, help="number of split seeds (0..N-1)")
     base.add_argument("--output", help="write the per-seed table to this CSV file")
     base.set_defaults(func=_cmd_baseline)
-
-    from fairal.simulate import METHODS
 
     sim = commands.add_parser("simulate", help="oracle-label active learning runs: methods × seeds × budgets",
                               description="Runs each method (a query strategy + its trainer) with oracle labels "
                                           "in PANDA's setting and writes simulation.csv, summary.md and figures.")
-    sim.add_argument("--dataset", default="adult", help="built-in data set (default adult)")
+    sim.add_argument("--dataset", default="adult", help="built-in data set: see `datasets list`")
     sim.add_argument("--csv", help="a CSV file instead of a built-in data set")
     sim.add_argument("--label", help="label column of --csv")
     sim.add_argument("--positive", help="positive label value of --csv (optional)")
     sim.add_argument("--sensitive", help="sensitive attribute (built-in) or column (--csv)")
     sim.add_argument("--methods", default="random,entropy,fairlearn",
                      help=f"comma-separated, from: {', '.join(METHODS)}")
-    sim.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
-    sim.add_argument("--budget", type=int, default=400, help="final budget B")
-    sim.add_argument("--step", type=int, default=25, help="evaluate every STEP labels")
-    sim.add_argument("--query-batch", type=int, default=10, help="adaptive strategies re-query every N labels")
+    sim.add_argument("--seeds", type=_positive, default=5, help="number of seeds (0..N-1)")
+    sim.add_argument("--budget", type=_positive, default=400, help="final budget B")
+    sim.add_argument("--step", type=_positive, default=25, help="evaluate every STEP labels")
+    sim.add_argument("--query-batch", type=_positive, default=10, help="adaptive strategies re-query every N labels")
     sim.add_argument("--n-initial", type=int, default=50, help="labeled seed examples drawn from the meta-train half")
     sim.add_argument("--representation", default="pretrained", choices=["pretrained", "raw"],
                      help="pretrained: an MLP trained on the meta-train half (the PANDA policy's own, "
                           "when a panda method runs); raw: the encoded features")
     sim.add_argument("--learner", default="erm", help="trainer of the non-fairlearn methods: erm (converged "
                                                       "logistic regression) or head (PANDA's few-step head)")
-    sim.add_argument("--policy", help="PANDA policy file (default: the shipped Adult policy)")
+    sim.add_argument("--policy", help="PANDA policy file (the shipped Adult policy if omitted)")
     sim.add_argument("--rho", type=float, default=0.04, help="demographic-parity bound for fairlearn (and the plots)")
-    sim.add_argument("--split-seed", type=int, default=0)
+    sim.add_argument("--split-seed", type=int, default=0, help="seed of PANDA's split (meta-train half, pool, test)")
     sim.add_argument("--out", default="simulation", help="output folder")
     sim.set_defaults(func=_cmd_simulate)
 
@@ -333,39 +453,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dataclasses import fields
 
-    from fairal.panda.train import MetaConfig
+    from fairal.panda.config import MetaConfig  # torch-free: keeps --help instant
 
     policy = commands.add_parser("train-policy", help="meta-train a PANDA selection policy on a data set",
                                  description="Meta-trains PANDA's policy on the meta-train half of PANDA's "
                                              "split and writes a policy file (loaded with weights_only=True).")
-    policy.add_argument("--dataset", default="adult")
-    policy.add_argument("--sensitive", default=None)
-    policy.add_argument("--split-seed", type=int, default=0)
-    policy.add_argument("--out", default="data/policies/panda-adult-sex.pt", help="policy file to write")
+    policy.add_argument("--dataset", default="adult", help="built-in data set")
+    policy.add_argument("--csv", help="a CSV file instead of a built-in data set")
+    policy.add_argument("--label", help="label column of --csv")
+    policy.add_argument("--positive", help="positive label value of --csv (optional)")
+    policy.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    policy.add_argument("--split-seed", type=int, default=0,
+                        help="seed of PANDA's split: the policy is meta-trained on its meta-train half")
+    policy.add_argument("--out", help="policy file to write (default data/policies/panda-DATA-SENSITIVE.pt, "
+                                      "where the app finds it)")
     for field in fields(MetaConfig):
         policy.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
                             default=None, help=f"default {field.default}")
     policy.set_defaults(func=_cmd_train_policy)
 
     worker = commands.add_parser("worker", help="retrain projects in the background when labels change")
-    worker.add_argument("--db", default=_default_db(), help=f"the store (default $FAIRAL_DB or {DEFAULT_DB})")
+    _add_db(worker)
     worker.add_argument("--debounce", type=float, default=1.0, help="seconds of quiet before retraining")
     worker.add_argument("--max-wait", type=float, default=10.0, help="retrain at least this often while busy")
     worker.add_argument("--poll", type=float, default=0.5, help="seconds between looks at the store")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     worker.set_defaults(func=_cmd_worker)
 
-    users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True,
+                                                                         metavar="ACTION")
     add = users.add_parser("add", help="create an account (password from $FAIRAL_PASSWORD or a prompt)")
-    add.add_argument("name")
-    add.add_argument("--role", default="annotator", choices=["admin", "annotator"])
+    add.add_argument("name", help="account name")
+    add.add_argument("--role", default="annotator", choices=["admin", "annotator"], help="what the account may do")
     add.add_argument("--project", action="append", help="assign to this project (repeatable)")
-    add.add_argument("--db", default=_default_db())
     add.set_defaults(func=_cmd_users_add)
     listing = users.add_parser("list", help="accounts, roles and projects")
-    listing.add_argument("--db", default=_default_db())
     listing.set_defaults(func=_cmd_users_list)
+    reset = users.add_parser("reset-password", help="set a new password (from $FAIRAL_PASSWORD or a prompt) "
+                                                    "and sign the account out everywhere")
+    reset.add_argument("name", help="account name")
+    reset.set_defaults(func=_cmd_users_reset_password)
+    role = users.add_parser("role", help="make an account admin or annotator (not the last admin)")
+    role.add_argument("name", help="account name")
+    role.add_argument("role", choices=["admin", "annotator"], help="the new role")
+    role.set_defaults(func=_cmd_users_role)
+    remove = users.add_parser("remove", help="delete an account and end its sign-ins (not the last admin); "
+                                             "its labels stay")
+    remove.add_argument("name", help="account name")
+    remove.set_defaults(func=_cmd_users_remove)
+    for action in (add, listing, reset, role, remove):
+        _add_db(action)
     return parser
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input or a bad file: reported in one line, exit code 2."""
+    store = sys.modules.get("fairal.store")  # its errors can only come once it is imported
+    return (ValueError, KeyError, OSError, sqlite3.Error) + ((store.StoreError,) if store else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        if not isinstance(error, _user_errors()):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
         return 2

@@ -17,20 +17,24 @@ Choices the papers leave open, made here:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fairal import crowd, metrics
 from fairal.crowd import SCALES
-from fairal.datasets import Dataset, load, load_csv, panda_split
+from fairal.datasets import Dataset, DatasetError, load, load_csv, panda_split
 from fairal.models import FittedModel
 from fairal.strategies import STRATEGIES, make_strategy
+from fairal.strategies.panda import (TRAIN_POLICY_HINT, PandaSampling, policies_for, policy_file, policy_misfit,
+                                     policy_ref)
 from fairal.trainers import TRAINERS, USES_VALIDATION, make_trainer
 
 __all__ = [
@@ -44,6 +48,21 @@ __all__ = [
     "DEFAULT_PROJECT",
     "ProjectError",
     "draw_initial",
+    "policy_folder",
+    "fitting_policies",
+    "use_policy",
+    "DataSummary",
+    "summarize",
+    "preview",
+    "csv_dataset",
+    "next_project_name",
+    "EDITABLE",
+    "settings_of",
+    "update_project_settings",
+    "archive_project",
+    "restore_project",
+    "delete_project",
+    "labels_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,6 +103,11 @@ class ProjectSettings:
     quiz_feedback: bool = True
     #: How long an item handed to an annotator stays locked for them.
     lease_seconds: int = 600
+    #: The PANDA policy file (strategy "panda" or features "representation"); None: the first
+    #: policy that fits the data (:func:`fitting_policies`), e.g. the shipped one for adult/sex.
+    policy_path: str | None = None
+    #: What the annotators' answer keys say for each class (None: the data's own class names).
+    class_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,24 +147,73 @@ def _validate(settings: ProjectSettings) -> None:
         raise ProjectError(f"gold_rate must be between 0 and 0.5, got {settings.gold_rate!r}")
     if not 10 <= settings.lease_seconds <= 86_400:
         raise ProjectError(f"lease_seconds must be between 10 s and one day, got {settings.lease_seconds!r}")
+    if settings.class_names is not None:
+        names = [str(n).strip() for n in settings.class_names]
+        if not all(names) or len(set(names)) != len(names) or max(map(len, names)) > 60:
+            raise ProjectError(f"the class names must be different, non-empty and at most 60 characters, "
+                               f"got {list(settings.class_names)}")
 
 
 def _load_csv_source(source: CsvSource) -> Dataset:
-    return load_csv(
-        io.BytesIO(source.data),
-        label=source.label,
-        sensitive=source.sensitive,
-        display_columns=list(source.display_columns) if source.display_columns else None,
-        positive=source.positive,
-        id_column=source.id_column,
-        name=source.filename,
-    )
+    """The upload as a Dataset; the errors about the positive class use the Setup form's words."""
+    try:
+        return load_csv(
+            io.BytesIO(source.data),
+            label=source.label,
+            sensitive=source.sensitive,
+            display_columns=list(source.display_columns) if source.display_columns else None,
+            positive=source.positive,
+            id_column=source.id_column,
+            name=source.filename,
+        )
+    except DatasetError as error:
+        if error.field != "positive":
+            raise
+        values = ", ".join(error.values[:10]) + (", …" if len(error.values) > 10 else "")
+        if source.positive is None:
+            message = (f"the label column {source.label} has {len(error.values)} values ({values}), not two: "
+                       "type the positive one under “Positive label value” (all others become the negative class)")
+        else:
+            message = (f"“Positive label value” {source.positive} is not a value of the label column "
+                       f"{source.label}; its values are {values}")
+        raise DatasetError(message, field="positive", values=error.values) from None
+
+
+def csv_dataset(source: CsvSource) -> Dataset:
+    """:func:`fairal.datasets.load_csv` of an upload, parsed once per process (same bytes, same options)."""
+    options = {k: v for k, v in vars(source).items() if k != "data"}
+    return _csv_dataset(hashlib.sha256(source.data).hexdigest(), source.data, tuple(sorted(options.items())))
 
 
 @functools.lru_cache(maxsize=8)
 def _csv_dataset(digest: str, data: bytes, options: tuple) -> Dataset:
     # ``digest`` keys the cache; parsing a large CSV once per process is enough.
     return _load_csv_source(CsvSource(data=data, **dict(options)))
+
+
+def policy_folder(store) -> Path | None:
+    """Where policies trained for this database's projects go: ``<db folder>/policies``."""
+    return None if store.path is None else Path(store.path).resolve().parent / "policies"
+
+
+def fitting_policies(store, dataset: Dataset) -> list[Path]:
+    """PANDA policy files that can rank ``dataset``: shipped ones and those trained next to the database."""
+    folder = policy_folder(store)
+    return policies_for(dataset, folders=[folder] if folder is not None else [])
+
+
+def _choose_policy(store, dataset: Dataset, wanted: str | None) -> str:
+    """The ``policy_path`` a PANDA project stores; ProjectError when no policy fits its data."""
+    if wanted:
+        misfit = policy_misfit(policy_file(wanted), dataset)
+        if misfit:
+            raise ProjectError(f"this PANDA policy does not fit {dataset.name}: {misfit}")
+        return policy_ref(policy_file(wanted))
+    fitting = fitting_policies(store, dataset)
+    if not fitting:
+        raise ProjectError(f"no PANDA policy fits {dataset.name} ({dataset.X.shape[1]} features, sensitive "
+                           f"{dataset.sensitive}); choose another strategy, or {TRAIN_POLICY_HINT}")
+    return policy_ref(fitting[0])
 
 
 def draw_initial(dataset: Dataset, candidates: np.ndarray, n_initial: int, seed: int) -> np.ndarray:
@@ -176,17 +249,29 @@ class Project:
         """What the trainers and strategies see: encoded features, or the PANDA representation."""
         if (self.row.get("config") or {}).get("features", "raw") != "representation":
             return self.dataset.X
-        from fairal.strategies.panda import PandaSampling
-
-        representation = PandaSampling().trained_policy().representation
+        representation = PandaSampling(policy_path=self.policy_path).trained_policy().representation
         if self.dataset.X.shape[1] != representation.n_features:
-            raise ProjectError(f"the shipped PANDA representation reads {representation.n_features} features; "
-                               f"{self.dataset.name} has {self.dataset.X.shape[1]}")
+            raise ProjectError(f"the PANDA representation of {self.policy_path.name} reads "
+                               f"{representation.n_features} features; {self.dataset.name} has {self.dataset.X.shape[1]}")
         return representation.transform(self.dataset.X)
+
+    @property
+    def policy_path(self) -> Path:
+        """The project's PANDA policy file (older projects: the default one)."""
+        return policy_file(self._config("policy_path", None))
 
     @property
     def budget(self) -> int:
         return int(self.row["budget"])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """What each class is called on the answer keys: the names chosen in Setup, else the data's."""
+        return tuple(self._config("class_names", None) or self.dataset.classes)
+
+    @property
+    def archived(self) -> bool:
+        return self.row.get("archived_at") is not None
 
     @property
     def strategy_name(self) -> str:
@@ -280,7 +365,8 @@ class Project:
         labeled = np.concatenate([self.seed, self.positions(labels.keys())])
         y = np.concatenate([self.dataset.y[self.seed],
                             np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
-        strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]))
+        params = {"policy_path": self.policy_path} if self.strategy_name == PandaSampling.name else {}
+        strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]), **params)
         order = strategy.rank(model, self.features, unlabeled, labeled, y, groups=self.dataset.group)
         score_of = dict(zip(unlabeled.tolist(), strategy.last_scores_.tolist()))
         return [(int(ids[p]), rank, float(score_of[int(p)])) for rank, p in enumerate(order.tolist())]
@@ -348,6 +434,53 @@ class Project:
         return recorded
 
 
+def _class_names(names, dataset: Dataset) -> list[str]:
+    if len(names) != len(dataset.classes):
+        raise ProjectError(f"{dataset.name} has {len(dataset.classes)} classes; got {len(names)} class names")
+    return [str(n).strip() for n in names]
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the Setup page shows about a data set before a project is made of it."""
+
+    rows: int
+    #: Size of the unlabeled pool PANDA's split leaves (the most a budget can be).
+    pool: int
+    classes: tuple[str, ...]
+    #: One row per group, then "all": the count of each class and the positive rate (class 1).
+    balance: pd.DataFrame
+    #: The first rows as annotators will see them, as text.
+    sample: pd.DataFrame
+
+
+def summarize(dataset: Dataset, *, sample_rows: int = 5) -> DataSummary:
+    """Rows, pool size, class balance per group and a sample of ``dataset``."""
+    classes = pd.Categorical.from_codes(dataset.y, categories=range(len(dataset.classes)))
+    counts = pd.crosstab(pd.Series(dataset.group, name=dataset.sensitive), classes, dropna=False)
+    counts.loc["all" if "all" not in counts.index else "all groups"] = counts.sum()
+    counts.columns = list(dataset.classes)
+    balance = counts.assign(**{"positive rate": counts[dataset.classes[-1]] / counts.sum(axis=1)})
+    sample = dataset.display.head(sample_rows).map(lambda v: "" if pd.isna(v) else str(v))
+    return DataSummary(rows=len(dataset), pool=len(panda_split(len(dataset)).pool), classes=dataset.classes,
+                       balance=balance, sample=sample)
+
+
+def preview(dataset: str = "adult", sensitive: str = "sex", *, csv: CsvSource | None = None) -> DataSummary:
+    """:func:`summarize` of a built-in data set or an upload (DatasetError when it cannot be read
+    as given: the message names the form's field)."""
+    return summarize(csv_dataset(csv) if csv is not None else load(dataset, sensitive=sensitive))
+
+
+def next_project_name(store, stem: str) -> str:
+    """``"<stem> project <n>"``, n one more than the number of projects, and free."""
+    taken = {p["name"] for p in store.projects(include_archived=True)}
+    n = len(taken) + 1
+    while f"{stem} project {n}" in taken:
+        n += 1
+    return f"{stem} project {n}"
+
+
 def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = None, by=None) -> int:
     """Validate, split, rank the pool, store the project and its first curve point.
 
@@ -365,7 +498,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
               "scale": settings.scale, "gold_rate": settings.gold_rate, "quiz_feedback": settings.quiz_feedback,
               "lease_seconds": settings.lease_seconds}
     if csv is not None:
-        dataset = _load_csv_source(csv)
+        dataset = csv_dataset(csv)
         dataset_name, sensitive = f"csv:{csv.filename}", csv.sensitive
     else:
         dataset = load(settings.dataset, sensitive=settings.sensitive)
@@ -374,6 +507,10 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         raise ProjectError(f"the sensitive attribute {sensitive!r} has one group only; fairness needs two")
     if settings.scale == "confidence4" and len(dataset.classes) != 2:
         raise ProjectError(f"the 1–4 confidence scale needs two classes; {dataset.name} has {len(dataset.classes)}")
+    if settings.strategy == PandaSampling.name or settings.features == "representation":
+        config["policy_path"] = _choose_policy(store, dataset, settings.policy_path)
+    if settings.class_names is not None:
+        config["class_names"] = _class_names(settings.class_names, dataset)
     split = panda_split(len(dataset), seed=settings.split_seed)
     if settings.budget > len(split.pool):
         raise ProjectError(f"budget ({settings.budget}) is larger than the unlabeled pool ({len(split.pool)} items)")
@@ -402,6 +539,139 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         raise
     logger.info("created project %s (%d pool items)", settings.name, len(split.pool))
     return project_id
+
+
+def use_policy(store, project_id: int, policy_path, *, by=None) -> None:
+    """Switch a project's strategy to PANDA with this policy file and re-rank its pool.
+
+    ProjectError when the policy does not fit the project's data, or when the project's models read
+    the representation of another policy (their features would change under them).
+    """
+    if by is not None:
+        from fairal.auth import require_admin
+
+        require_admin(by)
+    project = open_project(store, project_id)
+    ref = _choose_policy(store, project.dataset, str(policy_path))
+    if project._config("features", "raw") == "representation" and policy_file(ref).resolve() != project.policy_path.resolve():
+        raise ProjectError(f"the models of {project.name} read the representation of {project.policy_path.name}; "
+                           "create a new project to use another policy")
+    store.set_project_strategy(project_id, PandaSampling.name, {"policy_path": ref})
+    project = open_project(store, project_id)
+    store.set_ranking(project_id, project.ranking(None, project.training_labels(store)))
+    logger.info("project %s now ranks with PANDA policy %s", project.name, ref)
+
+
+#: The settings :func:`update_project_settings` may change (the data, split, strategy, features
+#: and answer scale are fixed once labels exist).
+EDITABLE = ("name", "budget", "trainers", "metric", "threshold", "gold_rate", "quiz_feedback", "lease_seconds",
+            "overlap", "class_names")
+
+
+def _require_admin(by) -> None:
+    if by is not None:
+        from fairal.auth import require_admin
+
+        require_admin(by)
+
+
+def settings_of(row: dict) -> ProjectSettings:
+    """The :class:`ProjectSettings` of a stored project (``store.project(id)``)."""
+    config = row.get("config") or {}
+    fields = {f.name for f in dataclasses.fields(ProjectSettings)}
+    values = {k: v for k, v in config.items() if k in fields}
+    if values.get("class_names") is not None:
+        values["class_names"] = tuple(values["class_names"])
+    return ProjectSettings(**values, name=row["name"], dataset=row["dataset"], sensitive=row["sensitive"],
+                           strategy=row["strategy"], trainers=tuple(row["trainers"]), budget=int(row["budget"]),
+                           metric=row["metric"], threshold=float(row["threshold"]), split_seed=int(row["split_seed"]))
+
+
+def update_project_settings(store, project_id: int, changes: dict, *, by=None) -> ProjectSettings:
+    """Change the :data:`EDITABLE` settings of a project, checked as at creation; returns the new settings.
+
+    Also: the budget must fit the pool and cover the pool items labeled already; the annotators per
+    item (k) can only go up (items finished with fewer answers stay finished). A quiz rate above 0
+    on a project without quiz items makes its seed examples the quiz items. One transaction.
+    ``by``: the admin making the change (None for trusted local callers).
+    """
+    _require_admin(by)
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise ProjectError(f"cannot change {', '.join(unknown)}; editable settings: {', '.join(EDITABLE)}")
+    row = store.project(project_id)
+    old = settings_of(row)
+    changes = dict(changes)
+    for key in ("trainers", "class_names"):
+        if changes.get(key) is not None:
+            changes[key] = tuple(changes[key])
+    if "name" in changes:
+        changes["name"] = str(changes["name"]).strip()
+    new = dataclasses.replace(old, **changes)
+    _validate(new)
+    other = store.project_by_name(new.name)
+    if other is not None and int(other["id"]) != int(project_id):
+        raise ProjectError(f"a project named {new.name!r} already exists")
+    project = open_project(store, project_id)
+    if new.budget > len(project.pool):
+        raise ProjectError(f"budget ({new.budget}) is larger than the unlabeled pool ({len(project.pool)} items)")
+    labeled = store.label_count(project_id, role="pool")
+    if new.budget < labeled:
+        raise ProjectError(f"budget ({new.budget}) is below the {labeled} pool items labeled already")
+    if new.overlap < old.overlap:
+        raise ProjectError(f"annotators per item (k) can only go up: it is {old.overlap}, got {new.overlap}")
+    config = {**row["config"], "overlap": new.overlap, "gold_rate": new.gold_rate,
+              "quiz_feedback": new.quiz_feedback, "lease_seconds": new.lease_seconds}
+    if new.class_names is not None:
+        config["class_names"] = _class_names(new.class_names, project.dataset)
+    gold = None
+    if new.gold_rate > 0 and not store.gold(project_id):
+        gold = {int(project.dataset.ids[p]): int(project.dataset.y[p]) for p in project.seed}
+    store.update_project(project_id, name=new.name, budget=new.budget, trainers=list(new.trainers),
+                         metric=new.metric, threshold=new.threshold, config=config, gold=gold)
+    logger.info("project %s: settings changed (%s)", new.name, ", ".join(sorted(changes)))
+    return new
+
+
+def archive_project(store, project_id: int, *, by=None) -> None:
+    """Hide a project from the project lists and the background worker; its labels stay."""
+    _require_admin(by)
+    store.set_archived(project_id, True)
+
+
+def restore_project(store, project_id: int, *, by=None) -> None:
+    """Bring an archived project back."""
+    _require_admin(by)
+    store.set_archived(project_id, False)
+
+
+def delete_project(store, project_id: int, *, confirm: str, by=None) -> None:
+    """Delete a project and every row of it (labels, models, curves, its uploaded file) in one
+    transaction; ``confirm`` must be the project's name, typed by the admin."""
+    _require_admin(by)
+    name = store.project(project_id)["name"]
+    if confirm.strip() != name:
+        raise ProjectError(f"type the project's name, {name}, to delete it")
+    store.delete_project(project_id)
+    logger.info("deleted project %s", name)
+
+
+def labels_table(store, project_id: int) -> pd.DataFrame:
+    """The labels of a project, one row per labeled pool item: ``item_id``, ``label`` (class
+    name), ``value`` (class index; the answers of several annotators aggregated as for training),
+    ``answers`` (how many), ``annotators``, then the columns annotators saw. Quiz answers are left out."""
+    project = open_project(store, project_id)
+    labels = project.training_labels(store)
+    workers: dict[int, list[str]] = {}
+    for answer in store.answers(project_id):
+        workers.setdefault(int(answer["item_id"]), []).append(answer["worker"])
+    ids, names = sorted(labels), project.class_names
+    table = pd.DataFrame({"item_id": ids, "label": [names[labels[i]] for i in ids],
+                          "value": [labels[i] for i in ids], "answers": [len(workers[i]) for i in ids],
+                          "annotators": [", ".join(sorted(set(workers[i]))) for i in ids]})
+    shown = project.dataset.display.loc[ids].reset_index(drop=True)
+    shown.columns = [f"{c} (data)" if c in table.columns else c for c in shown.columns]
+    return pd.concat([table, shown], axis=1)
 
 
 def open_project(store, project_id: int) -> Project:

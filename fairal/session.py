@@ -85,11 +85,11 @@ class LabelingSession:
 
     @property
     def label_names(self) -> tuple[str, ...]:
-        """What each answer key means: the classes, or the 1–4 confidence scale."""
+        """What each answer key means: the classes (as named in Setup), or the 1–4 confidence scale."""
         if self.project.scale == "confidence4":
-            negative, positive = self.project.dataset.classes
+            negative, positive = self.project.class_names
             return (f"surely {negative}", f"maybe {negative}", f"maybe {positive}", f"surely {positive}")
-        return self.project.dataset.classes
+        return self.project.class_names
 
     @property
     def label_values(self) -> list[int]:

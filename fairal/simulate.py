@@ -25,45 +25,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from fairal import metrics
 from fairal.datasets import Dataset, panda_split
+from fairal.methods import METHODS, Method
 from fairal.projects import draw_initial
 from fairal.representation import pretrain_representation
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.trainers import TRAINERS, make_trainer
 
-__all__ = ["Method", "METHODS", "simulate", "default_budgets", "summarise"]
+__all__ = ["Method", "METHODS", "simulate", "default_budgets", "summarise", "read_simulation"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Method:
-    """A query strategy and the trainer that learns from the labels it collects."""
-
-    strategy: str
-    trainer: str = "erm"
-    description: str = ""
-
-
-#: Methods of PANDA's comparison (§4.1), by name.
-METHODS: dict[str, Method] = {
-    "random": Method("random", "erm", "uniform at random"),
-    "margin": Method("margin", "erm", "closest to the decision boundary"),
-    "entropy": Method("entropy", "erm", "highest predictive entropy"),
-    "group_random": Method("group_random", "erm", "uniform within the group where h0 is worse"),
-    "fal": Method("fal", "erm", "FAL: entropy + expected disparity (fast, one Newton step per candidate)"),
-    "fal_exact": Method("fal_exact", "erm", "FAL with exact refits per candidate and label"),
-    "fairlearn": Method("random", "fairlearn", "random selection, fairlearn ExponentiatedGradient (DP ≤ ρ)"),
-    "fairlearn_al": Method("margin", "fairlearn", "margin selection, fairlearn ExponentiatedGradient (DP ≤ ρ)"),
-    "panda": Method("panda", "head", "PANDA's meta-learned policy, evaluated with the learner it was trained through"),
-    "panda_lr": Method("panda", "erm", "PANDA's picks, evaluated with a converged logistic regression"),
-}
 
 #: Methods whose trainer is fixed whatever ``learner`` says (their trainer *is* the method).
 _FIXED_TRAINER = {"fairlearn", "fairlearn_al", "panda", "panda_lr"}
@@ -212,3 +189,39 @@ def summarise(frame: pd.DataFrame, *, budget: int | None = None,
     out.insert(0, "seeds", grouped.count()[columns[0]])
     out.insert(0, "budget", budget)
     return out.reset_index()
+
+
+def _data_key(name: str) -> str:
+    """A data set's name as both sides record it: "adult"; a CSV by its file stem ("csv:fair.csv" = "fair")."""
+    from pathlib import PurePath
+
+    name = str(name).strip()
+    return PurePath(name[4:]).stem if name.startswith("csv:") else PurePath(name).stem
+
+
+def read_simulation(source, *, dataset: str, sensitive: str, metric: str) -> pd.DataFrame:
+    """A ``simulation.csv`` to draw beside a project's curves, checked against that project.
+
+    ``dataset`` and ``sensitive`` are the project's (``projects.dataset``: a built-in name or
+    ``csv:FILE``). Raises ValueError naming what does not fit: not a CSV, columns missing, a
+    simulation of other data or of another sensitive attribute. Files written before simulate
+    recorded the sensitive attribute are accepted on their data set alone.
+    """
+    try:
+        frame = pd.read_csv(source)
+    except Exception as error:  # pandas raises many kinds for a malformed file
+        raise ValueError(f"could not read it as a CSV file ({error})") from None
+    missing = {"method", "budget", "f1", "dataset", metric} - set(frame.columns)
+    if missing:
+        raise ValueError(f"it is not a simulation table written by python -m fairal simulate: "
+                         f"the columns {sorted(missing)} are missing")
+    simulated = sorted({str(name) for name in frame["dataset"].dropna()})
+    if [_data_key(name) for name in simulated] != [_data_key(dataset)]:
+        raise ValueError(f"it simulates {', '.join(simulated) or 'no named data set'}, but this project "
+                         f"labels {dataset}")
+    if "sensitive" in frame.columns:
+        attributes = sorted({str(a) for a in frame["sensitive"].dropna()})
+        if attributes != [str(sensitive)]:
+            raise ValueError(f"it measures fairness for the sensitive attribute {', '.join(attributes)}, "
+                             f"but this project uses {sensitive}")
+    return frame

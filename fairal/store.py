@@ -52,8 +52,8 @@ BUSY_TIMEOUT_MS = 30_000
 # Every statement of _SCHEMA is "IF NOT EXISTS": raising the version makes
 # stores opened later add what is new (2: dataset_files; 3: credentials,
 # memberships, leases, gold, crowd answers, validation labels, training claims, item
-# scores, review requests; 4: sign-in sessions).
-SCHEMA_VERSION = 4
+# scores, review requests; 4: sign-in sessions; 5: policy_jobs).
+SCHEMA_VERSION = 5
 
 _CURVE_COLUMNS = (
     "id",
@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS projects (
     threshold REAL NOT NULL,
     label_values TEXT NOT NULL,
     config TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    archived_at TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     project_id INTEGER NOT NULL REFERENCES projects (id),
@@ -251,10 +252,28 @@ CREATE TABLE IF NOT EXISTS training_claims (
     heartbeat_at TEXT NOT NULL,
     PRIMARY KEY (project_id, trainer)
 );
+CREATE TABLE IF NOT EXISTS policy_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    iteration INTEGER NOT NULL DEFAULT 0,
+    iterations INTEGER NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    policy_path TEXT,
+    owner TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policy_jobs_status ON policy_jobs (status, id);
 """
+
+#: Columns added to a table after it first shipped: ``(table, column, SQL type)``. A store opened
+#: on an older file adds the missing ones (ALTER TABLE), since CREATE TABLE IF NOT EXISTS does not.
+_ADDED_COLUMNS = (("projects", "archived_at", "TEXT"),)
 
 # Children first, so that no foreign key is ever left dangling.
 _PROJECT_TABLES = (
+    "policy_jobs",
     "review_requests",
     "item_scores",
     "training_claims",
@@ -389,6 +408,19 @@ class Store:
                     self._db.executescript(_SCHEMA)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     logger.debug("created the store schema in %s", self.path or ":memory:")
+        self._add_missing_columns()
+
+    def _missing_columns(self) -> list[tuple[str, str, str]]:
+        return [(table, column, kind) for table, column, kind in _ADDED_COLUMNS
+                if column not in self._db[table].columns_dict]
+
+    def _add_missing_columns(self) -> None:
+        if not self._missing_columns():
+            return
+        with self._write():  # checked again under the write lock, like the schema
+            for table, column, kind in self._missing_columns():
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                logger.info("added column %s.%s to %s", table, column, self.path or ":memory:")
 
     def _schema_version(self) -> int:
         return self._db.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -525,8 +557,54 @@ class Store:
         row = self._row("SELECT * FROM projects WHERE name = ?", [name])
         return None if row is None else _decode_project(row)
 
-    def projects(self) -> list[dict]:
-        return [_decode_project(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
+    def projects(self, *, include_archived: bool = False) -> list[dict]:
+        """Every project, by id; archived ones only with ``include_archived``."""
+        where = "" if include_archived else " WHERE archived_at IS NULL"
+        return [_decode_project(r) for r in self._rows(f"SELECT * FROM projects{where} ORDER BY id")]
+
+    def update_project(self, project_id: int, *, name: str | None = None, budget: int | None = None,
+                       trainers: Iterable[str] | None = None, metric: str | None = None,
+                       threshold: float | None = None, config: dict | None = None,
+                       gold: dict[int, int] | None = None) -> None:
+        """Change a project's settings in one transaction (None: unchanged); ``config`` replaces
+        the stored config, ``gold`` (``{item_id: value}``) becomes its quiz set."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = _str(name, "name")
+        if budget is not None:
+            changes["budget"] = _int(budget, "budget")
+            if changes["budget"] < 0:
+                raise ValueError(f"budget must be >= 0, got {budget}")
+        if trainers is not None:
+            if isinstance(trainers, str):
+                raise ValueError(f"trainers must be a list of names, got {trainers!r}")
+            changes["trainers"] = json.dumps([_str(t, "trainer") for t in trainers])
+        if metric is not None:
+            if metric not in METRIC_COLUMNS:
+                raise ValueError(f"metric must be one of {list(METRIC_COLUMNS)}, got {metric!r}")
+            changes["metric"] = metric
+        if threshold is not None:
+            changes["threshold"] = _optional_float(threshold, "threshold")
+        if config is not None:
+            changes["config"] = json.dumps(config)
+        with self._write():
+            self._require_project(project_id)
+            if name is not None and self._value("SELECT 1 FROM projects WHERE name = ? AND id != ?",
+                                                [name, project_id]):
+                raise DuplicateError(f"a project named {name!r} already exists")
+            if changes:
+                self._db.execute(f"UPDATE projects SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                                 [*changes.values(), project_id])
+            if gold is not None:
+                self.set_gold(project_id, gold)  # nests in this transaction
+
+    def set_archived(self, project_id: int, archived: bool) -> None:
+        """Archive a project (out of :meth:`projects` and the annotators' lists; nothing is deleted)
+        or restore it."""
+        with self._write():
+            self._require_project(project_id)
+            self._db.execute("UPDATE projects SET archived_at = ? WHERE id = ?",
+                             [_now() if archived else None, project_id])
 
     def delete_project(self, project_id: int) -> None:
         """Delete a project with its items, labels, history, skips, models, curves and data file."""
@@ -537,6 +615,13 @@ class Store:
             self._db.execute("DELETE FROM projects WHERE id = ?", [project_id])
             if file_id is not None:
                 self._db.execute("DELETE FROM dataset_files WHERE id = ?", [file_id])
+
+    def set_project_strategy(self, project_id: int, strategy: str, config: dict | None = None) -> None:
+        """Change a project's query strategy, merging ``config`` into its config (e.g. a policy_path)."""
+        with self._write():
+            merged = {**self.project(project_id)["config"], **(config or {})}
+            self._db.execute("UPDATE projects SET strategy = ?, config = ? WHERE id = ?",
+                             [_str(strategy, "strategy"), json.dumps(merged), project_id])
 
     def _require_project(self, project_id: int) -> None:
         if not self._value("SELECT 1 FROM projects WHERE id = ?", [project_id]):
@@ -934,6 +1019,24 @@ class Store:
             self._require_annotator(annotator_id)
             self._db.execute("UPDATE annotators SET role = ? WHERE id = ?", [role, annotator_id])
 
+    def remove_annotator(self, annotator_id: int) -> bool:
+        """Delete an account with its password, sign-ins, project memberships and leases.
+
+        An account with labels (or skips, quiz answers, review requests) on record keeps its
+        row as a password-less annotator, so its labels keep their author; returns whether
+        the row went too.
+        """
+        with self._write():
+            self._require_annotator(annotator_id)
+            for table in ("credentials", "auth_sessions", "memberships", "leases"):
+                self._db.execute(f"DELETE FROM {table} WHERE annotator_id = ?", [annotator_id])
+            self._db.execute("UPDATE annotators SET role = 'annotator' WHERE id = ?", [annotator_id])
+            try:
+                self._db.execute("DELETE FROM annotators WHERE id = ?", [annotator_id])
+            except sqlite3.IntegrityError:  # referenced by labels etc. (foreign keys are on)
+                return False
+            return True
+
     def add_member(self, project_id: int, annotator_id: int) -> None:
         """Assign an annotator to a project (idempotent)."""
         with self._write():
@@ -962,10 +1065,10 @@ class Store:
                                 [project_id, annotator_id]))
 
     def member_projects(self, annotator_id: int) -> list[dict]:
-        """The projects this annotator is assigned to."""
+        """The projects this annotator is assigned to (not the archived ones)."""
         return [_decode_project(r) for r in self._rows(
             "SELECT p.* FROM projects AS p JOIN memberships AS m ON m.project_id = p.id "
-            "WHERE m.annotator_id = ? ORDER BY p.id", [annotator_id])]
+            "WHERE m.annotator_id = ? AND p.archived_at IS NULL ORDER BY p.id", [annotator_id])]
 
     # -------------------------------------------------------------- leases
 
@@ -1344,6 +1447,65 @@ class Store:
     def training_claims(self, project_id: int) -> list[dict]:
         return self._rows("SELECT * FROM training_claims WHERE project_id = ? ORDER BY trainer", [project_id])
 
+    # -------------------------------------------------------- policy jobs
+
+    def add_policy_job(self, project_id: int, *, iterations: int) -> int:
+        """Queue meta-training a PANDA policy on the project's data; returns the job id."""
+        now = _now()
+        with self._write():
+            self._require_project(project_id)
+            cursor = self._db.execute(
+                "INSERT INTO policy_jobs (project_id, status, iterations, message, created_at, updated_at) "
+                "VALUES (?, 'queued', ?, 'waiting for the background worker', ?, ?)",
+                [project_id, _int(iterations, "iterations"), now, now])
+            return int(cursor.lastrowid)
+
+    def policy_job(self, job_id: int) -> dict:
+        row = self._row("SELECT * FROM policy_jobs WHERE id = ?", [job_id])
+        if row is None:
+            raise NotFoundError(f"policy job {job_id} does not exist")
+        return row
+
+    def policy_jobs(self, project_id: int | None = None) -> list[dict]:
+        """Jobs, newest first (of one project, or all)."""
+        if project_id is None:
+            return self._rows("SELECT * FROM policy_jobs ORDER BY id DESC")
+        return self._rows("SELECT * FROM policy_jobs WHERE project_id = ? ORDER BY id DESC", [project_id])
+
+    def claim_policy_job(self, owner: str, *, stale_seconds: float = 300) -> dict | None:
+        """Mark the oldest queued job running for ``owner`` and return it (None when none waits).
+
+        A running job not updated for ``stale_seconds`` lost its worker: it is marked failed first
+        (not re-queued, so a job that kills its worker cannot do so forever).
+        """
+        if not self._value("SELECT 1 FROM policy_jobs WHERE status IN ('queued', 'running') LIMIT 1"):
+            return None  # the worker asks every poll: no write lock when there is nothing to do
+        now = datetime.now(timezone.utc)
+        stale = (now - timedelta(seconds=float(stale_seconds))).isoformat(timespec="microseconds")
+        with self._write():
+            self._db.execute(
+                "UPDATE policy_jobs SET status = 'failed', updated_at = ?, message = 'the background worker "
+                "stopped while this job ran; start a new one' WHERE status = 'running' AND updated_at < ?",
+                [_now(), stale])
+            row = self._row("SELECT * FROM policy_jobs WHERE status = 'queued' ORDER BY id LIMIT 1")
+            if row is None:
+                return None
+            self._db.execute("UPDATE policy_jobs SET status = 'running', owner = ?, message = 'starting', "
+                             "updated_at = ? WHERE id = ?", [owner, _now(), row["id"]])
+        return self.policy_job(row["id"])
+
+    def update_policy_job(self, job_id: int, *, status: str | None = None, iteration: int | None = None,
+                          message: str | None = None, policy_path: str | None = None) -> None:
+        """Record a job's progress or outcome (also its heartbeat: ``updated_at``)."""
+        if status is not None and status not in ("queued", "running", "done", "failed"):
+            raise ValueError(f"unknown policy job status {status!r}")
+        changes = {"status": status, "iteration": iteration, "message": message, "policy_path": policy_path}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        changes["updated_at"] = _now()
+        with self._write():
+            self._db.execute(f"UPDATE policy_jobs SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                             [*changes.values(), job_id])
+
     # ---------------------------------------------------- models and curves
 
     def record_evaluation(
@@ -1447,6 +1609,11 @@ class Store:
             "WHERE project_id = ? ORDER BY id",
             [project_id],
         )
+
+    def last_curve_point_id(self, project_id: int) -> int:
+        """Grows with every recorded curve point of the project (0 before the first): a cheap
+        "is there anything new to draw" check for a page that polls."""
+        return self._value("SELECT COALESCE(MAX(id), 0) FROM curve_points WHERE project_id = ?", [project_id])
 
     def curve_frame(self, project_id: int) -> pd.DataFrame:
         """``curve_points`` as a DataFrame; it has the columns even when empty."""

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 #: A claim not refreshed for this long belongs to a dead worker.
 STALE_CLAIM_SECONDS = 120.0
 HEARTBEAT_SECONDS = 10.0
+#: A running policy job not updated for this long lost its worker (progress is written every second;
+#: pretraining the representation of a large data set writes nothing for a while).
+STALE_JOB_SECONDS = 600.0
 
 
 def lock_path(db_path: str | os.PathLike) -> Path:
@@ -66,6 +69,10 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._projects: dict[int, Project] = {}
         self._stop = threading.Event()
+        #: Policy jobs run in a thread while :meth:`run` loops (retraining goes on meanwhile), inline
+        #: in a lone :meth:`run_once` (``worker --once`` and tests then see the job finish).
+        self.jobs_in_thread = False
+        self._job_thread: threading.Thread | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,8 +133,39 @@ class Worker:
             beating.set()
             store.release_training(project.id, trainer, self.owner)
 
+    def start_policy_job(self, store) -> dict | None:
+        """Claim the oldest queued PANDA policy job and run it (one at a time); returns the claimed job.
+
+        A thread rather than a child process: the job needs nothing but the database, torch releases
+        the GIL in its kernels so retraining keeps its pace, and a worker killed mid-job leaves the
+        job "running" until :data:`STALE_JOB_SECONDS` mark it failed.
+        """
+        from fairal.policy_jobs import run_policy_job
+
+        if self._job_thread is not None and self._job_thread.is_alive():
+            return None
+        job = store.claim_policy_job(self.owner, stale_seconds=STALE_JOB_SECONDS)
+        if job is None:
+            return None
+        logger.info("policy job %d (project %d, %d iterations) starts", job["id"], job["project_id"],
+                    job["iterations"])
+        if not self.jobs_in_thread:
+            return run_policy_job(store, job)
+
+        def work():
+            with Store(self.db_path) as own:
+                run_policy_job(own, job)
+
+        self._job_thread = threading.Thread(target=work, name=f"policy-job-{job['id']}", daemon=True)
+        self._job_thread.start()
+        return job
+
     def run_once(self, store) -> list[dict]:
-        """One pass over every project; returns what was recorded."""
+        """One pass over every project (after starting a queued policy job); returns what was recorded."""
+        try:
+            self.start_policy_job(store)
+        except Exception:
+            logger.exception("worker: could not start a policy job")
         recorded = []
         for row in store.projects():
             try:
@@ -154,6 +192,7 @@ class Worker:
             lock.write(str(os.getpid()))  # for stop_worker
             lock.flush()
             logger.info("worker %s watching %s", self.owner, self.db_path)
+            self.jobs_in_thread = True
             with Store(self.db_path) as store:
                 while not self._stop.is_set():
                     self.run_once(store)
@@ -194,23 +233,34 @@ def stop_worker(db_path: str | os.PathLike, *, timeout: float = 15.0) -> bool:
     return True
 
 
-def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | None = None) -> bool:
+def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | None = None,
+                  timeout: float = 20.0) -> bool:
     """Start ``python -m fairal worker --db DB`` in its own session unless one runs; True if started.
 
     The child outlives Streamlit reruns and app restarts (new session, no
-    parent pipe); its log goes to ``<db>.worker.log``.
+    parent pipe); its log goes to ``<db>.worker.log``. The database's folder is
+    created first (a fresh clone has no ``.fairal/``). Raises RuntimeError, with
+    the end of the worker's log, when the child exits instead of taking the lock.
     """
     db_path = Path(db_path).resolve()  # the worker runs in the repository root
     if worker_running(db_path):
         return False
     log = Path(log_path or f"{db_path}.worker.log")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     with open(log, "ab") as out:
-        subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db_path)], stdout=out,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
-                         cwd=str(root))
-    deadline = time.monotonic() + 20
+        child = subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db_path)], stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                 env=env, cwd=str(root))
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not worker_running(db_path):
+        if child.poll() is not None:
+            if worker_running(db_path):  # another app process started one first
+                return False
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError(f"the background worker exited at once (code {child.returncode}); "
+                               f"the end of {log}: " + " | ".join(tail))
         time.sleep(0.1)
     return True

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import statsmodels.datasets.fair
 from streamlit.testing.v1 import AppTest
 
 from fairal import auth
@@ -18,6 +19,7 @@ from fairal.projects import ProjectSettings, create_project, ensure_default_proj
 from fairal.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+FAIR = Path(statsmodels.datasets.fair.__file__).with_name("fair.csv")
 ADMIN, ANNOTATOR, PASSWORD = "admin", "ann", "correct horse"
 
 
@@ -75,8 +77,10 @@ def plain(markdown: str) -> str:
 
 
 def pages(at: AppTest) -> list[str]:
-    """The pages the router offers this session (file names)."""
-    return sorted(Path(p["script_path"]).name for p in at._registered_pages.values())
+    """The page scripts the router offers this session (file names; an address that only shows
+    the sign-in form or "for admins" is not a page of its own)."""
+    names = {Path(p["script_path"]).name for p in at._registered_pages.values() if p["script_path"]}
+    return sorted(names - {Path(APP).name})
 
 
 def project_id(db, name: str) -> int:
@@ -214,7 +218,7 @@ def test_admin_creates_an_account_and_assigns_it(db):
 def test_label_page_opens_on_a_ready_adult_project(db):
     at = signed_in()
     assert "Adult (demo)" in plain(at.title[0].value)
-    assert at.button(key="label_value_1").label == ">50K"
+    assert plain(at.button(key="label_value_1").label) == ">50K"  # escaped: button labels read Markdown
     assert [at.button(key=k).proto.shortcut for k in ("label_value_0", "label_value_1", "label_skip",
                                                       "label_undo")] == ["1", "2", "s", "u"]
 
@@ -234,7 +238,9 @@ def test_labeling_five_items_moves_the_curve(db):
         assert part["f1"].nunique() > 1
     at.switch_page("app_pages/curves.py").run()
     assert not at.exception
-    assert at.metric[0].value == "5"
+    assert set(at.table[0].value["labels"]) == {"5"}  # both trainers' headline rows at budget 5
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the curve table (CSV)",
+                                                                 "Download the labels (CSV)"]
 
 
 def test_skip_and_undo_buttons(db):
@@ -296,8 +302,12 @@ def test_curves_page_renders(db):
     metrics = ("disparate_impact_ratio", "worst_group_accuracy", "equalized_odds_difference", "error_rate_balance",
                "true_positive_rate_difference")
     assert {LABELS[m] for m in metrics} <= set(at.selectbox(key="curves_metric").options)
-    assert any("No background worker runs" in i.value for i in at.info)
+    assert any("background worker is switched off" in i.value for i in at.info)
     assert at.get("download_button")  # the curve table as CSV
+    headline = at.table[0].value  # one row per trainer, never "whichever finished last"
+    assert sorted(headline.index) == ["erm", "head"]
+    assert set(headline["labels"]) == {"0"}
+    assert {"F-score", "accuracy", "meets ρ = 0.04"} <= set(headline.columns)
 
 
 def test_setup_page_creates_a_project(db):
@@ -324,14 +334,118 @@ def test_setup_page_creates_a_project(db):
     assert "German test" in plain(at.title[0].value)
 
 
-def test_setup_page_reports_a_bad_budget(db):
+def open_setup(db, name: str | None = None) -> AppTest:
     at = signed_in()
     at.switch_page("app_pages/setup.py").run()
+    if name is not None:
+        at.selectbox(key="setup_project").select(project_id(db, name)).run()
+    assert not at.exception
+    return at
+
+
+def test_setup_budget_is_bounded_by_the_pool(db):
+    at = open_setup(db)
+    budget = at.number_input(key="setup_budget")
+    assert (budget.value, budget.max) == (400, 11305)  # Adult: 45,222 rows, a quarter of them in the pool
     at.selectbox(key="setup_dataset").select("german").run()
-    at.number_input(key="setup_budget").set_value(5000).run()
+    budget = at.number_input(key="setup_budget")
+    assert (budget.value, budget.max) == (250, 250)
+    assert any("**1,000 rows** · unlabeled pool of **250** items" in m.value for m in at.markdown)
+    balance = at.dataframe[0].value
+    assert balance.loc["all", ["bad credit", "good credit"]].tolist() == [300, 700]
+
+
+def test_setup_name_follows_the_data_until_typed(db):
+    at = open_setup(db)
+    assert at.text_input(key="setup_name").value == "adult project 4"
+    at.selectbox(key="setup_dataset").select("german").run()
+    assert at.text_input(key="setup_name").value == "german project 4"
+    at.radio(key="setup_source").set_value("Upload a CSV").run()
+    at.file_uploader(key="setup_upload").set_value(("fair.csv", FAIR.read_bytes(), "text/csv")).run()
+    assert at.text_input(key="setup_name").value == "fair project 4"
+    at.text_input(key="setup_name").input("Marriages").run()
+    at.radio(key="setup_source").set_value("Built-in data set").run()
+    assert at.text_input(key="setup_name").value == "Marriages"
+
+
+def test_setup_from_a_csv_suggests_previews_and_names_the_classes(db):
+    at = open_setup(db)
+    at.radio(key="setup_source").set_value("Upload a CSV").run()
+    at.file_uploader(key="setup_upload").set_value(("fair.csv", FAIR.read_bytes(), "text/csv")).run()
+    assert not at.exception
+    assert (at.selectbox(key="setup_csv_label").value, at.selectbox(key="setup_csv_sensitive").value) == \
+        ("affairs", "age")  # no two-valued column: the last one, which has 77 values
+    error = plain(at.error[0].value)
+    assert "type the positive one under “Positive label value”" in error and "positive=" not in error
+    assert at.button(key="setup_create").disabled
+    at.selectbox(key="setup_csv_label").select("rate_marriage").run()
+    at.text_input(key="setup_csv_positive").input("5").run()
+    assert not at.error
+    assert at.dataframe[0].value.index.tolist() == ["17.5", "22", "27", "32", "37", "42", "all"]
+    assert at.dataframe[1].value.iloc[0].tolist() == ["32", "9", "3", "3", "17", "2", "5", "0.1111111"]
+    assert (at.number_input(key="setup_budget").value, at.number_input(key="setup_budget").max) == (400, 1591)
+    assert [at.text_input(key=f"setup_class_{i}").value for i in range(2)] == ["not 5", "5"]
+    assert at.text_input(key="setup_class_0").label == "Name of class not 5"
+    at.text_input(key="setup_class_0").input("less happy")
+    at.text_input(key="setup_class_1").input("very happy")
+    at.number_input(key="setup_budget").set_value(30)
     at.button(key="setup_create").click().run()
     assert not at.exception
-    assert "larger than the unlabeled pool" in at.error[0].value
+    assert "Created **fair project 4**" in plain(at.success[0].value)
+    with Store(db) as store:
+        project = store.project_by_name("fair project 4")
+        assert project["dataset"] == "csv:fair.csv" and project["budget"] == 30
+        assert project["config"]["class_names"] == ["less happy", "very happy"]
+    at.switch_page("app_pages/label.py").run()
+    assert [at.button(key=f"label_value_{i}").label for i in range(2)] == ["less happy", "very happy"]
+    values = at.table[0].value["value"].tolist()
+    assert values and not [v for v in values if plain(v).endswith(".0")]  # 22, not 22.0
+
+
+def test_setup_edits_the_current_project(db):
+    at = open_setup(db, "German")
+    german = project_id(db, "German")
+    assert "budget **20** of a pool of **250** items" in at.caption[0].value
+    assert at.number_input(key=f"setup_edit_budget_{german}").max == 250
+    at.text_input(key=f"setup_edit_name_{german}").input("German 1-4")  # taken
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert "Nothing was changed: a project named 'German 1-4' already exists" in plain(at.error[0].value)
+    at.text_input(key=f"setup_edit_name_{german}").input("German B")
+    at.number_input(key=f"setup_edit_budget_{german}").set_value(30)
+    at.number_input(key=f"setup_edit_overlap_{german}").set_value(2)
+    at.text_input(key=f"setup_edit_class_1_{german}").input("good")
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception
+    assert "Saved the settings of **German B**" in plain(at.success[0].value)
+    assert "budget **30** of a pool of **250** items · 2 annotator(s) per item" in at.caption[0].value
+    assert at.number_input(key=f"setup_edit_overlap_{german}").min == 2  # k only goes up
+    with Store(db) as store:
+        row = store.project(german)
+        assert (row["name"], row["budget"], row["config"]["overlap"]) == ("German B", 30, 2)
+        assert row["config"]["class_names"] == ["bad credit", "good"]
+
+
+def test_setup_archives_restores_and_deletes_a_project(db):
+    at = open_setup(db, "German 1-4")
+    project = project_id(db, "German 1-4")
+    at.button(key=f"setup_archive_{project}").click().run()
+    assert not at.exception
+    assert "Archived **German 1\\-4**" in at.success[0].value
+    assert "German 1-4" not in at.selectbox(key="setup_project").options
+    at.toggle(key="setup_show_archived").set_value(True).run()
+    at.button(key=f"setup_restore_{project}").click().run()
+    assert "German 1-4" in at.selectbox(key="setup_project").options
+    at.selectbox(key="setup_project").select(project).run()
+    at.text_input(key=f"setup_delete_confirm_{project}").input("German").run()
+    at.button(key=f"setup_delete_{project}").click().run()
+    assert "type the project's name, German 1-4, to delete it" in plain(at.error[0].value)
+    at.text_input(key=f"setup_delete_confirm_{project}").input("German 1-4").run()
+    at.button(key=f"setup_delete_{project}").click().run()
+    assert not at.exception
+    assert "Deleted **German 1\\-4**" in at.success[0].value
+    with Store(db) as store:
+        assert store.project_by_name("German 1-4") is None
+    assert "German 1-4" not in at.selectbox(key="setup_project").options
 
 
 def crowd_csv(db, name: str = "German") -> bytes:

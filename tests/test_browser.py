@@ -27,6 +27,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
 
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -46,7 +47,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path):
-    port, db = free_port(), (tmp_path / "fairal.db").resolve()
+    # As on a fresh clone: the database's folder does not exist yet; the app creates it.
+    port, db = free_port(), (tmp_path / "clone" / ".fairal" / "fairal.db").resolve()
     env = {**os.environ, "FAIRAL_DB": str(db)}
     env.pop("FAIRAL_WORKER", None)  # a real run: the app starts its background worker
     process = subprocess.Popen(
@@ -157,11 +159,26 @@ def sign_in(driver, name, password):
     type_into(driver, "login_password", password, then=Keys.ENTER)
 
 
+def trainer_paths(driver) -> dict:
+    """{trace name: (line colour, budgets)} of the disparity-vs-F-score chart's trainer paths."""
+    return driver.execute_script("""
+        const chart = document.querySelector('.st-key-curves_tradeoff .js-plotly-plot');
+        if (!chart || !chart.data) return {};
+        const out = {};
+        for (const t of chart.data) if (t.showlegend !== false) out[t.name] = [t.line.color, t.customdata];
+        return out;""")
+
+
 def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     url, db = server
-    browser.get(url)
-    # 1. A new installation asks for its first admin.
+    # 1. A new installation asks for its first admin, on whichever page's address was opened.
+    browser.get(f"{url}/label")
     text_appears(browser, "Create the first admin account")
+    assert "Page not found" not in body(browser)
+    # The first page run started the background worker, though the database folder did not exist.
+    log = Path(f"{db}.worker.log")
+    WebDriverWait(browser, 60, poll_frequency=0.5).until(
+        lambda _: log.exists() and "watching" in log.read_text(errors="replace"))
     type_into(browser, "login_new_name", ADMIN)
     type_into(browser, "login_new_password", ADMIN_PASSWORD)
     type_into(browser, "login_new_again", ADMIN_PASSWORD, then="")
@@ -171,8 +188,13 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     shot(browser, "02-admin-label.png")
 
     # 2. A small German project.
+    assert browser.current_url.endswith("/label")
+    browser.get(url)  # the root leads on to Label (signed in again by the session cookie)
+    text_appears(browser, "Label · Adult (demo)")
+    assert browser.current_url.endswith("/label") and "Page not found" not in body(browser)
     go(browser, "Setup")
     choose(browser, "setup_dataset", "german")
+    choose(browser, "setup_trainers", "head", multi=True)  # two trainers: two paths on Curves
     type_into(browser, "setup_name", PROJECT)
     type_into(browser, "setup_budget", "20")
     click(browser, "setup_create")
@@ -215,22 +237,37 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     text_appears(browser, f"Signed in as {ANNOTATOR}")
     text_appears(browser, "10 / 20 labels")
 
-    # 6. The admin sees the worker's curve point at budget 10.
+    # 6. The admin signs in at a page's own address and lands on that page.
     click(browser, "app_sign_out")
+    browser.get(f"{url}/curves")
     sign_in(browser, ADMIN, ADMIN_PASSWORD)
-    text_appears(browser, "Label · Adult (demo)")
+    text_appears(browser, "Curves · Adult (demo)")
+    assert "Page not found" not in body(browser)
+
+    # 7. Switching project in the sidebar gives the keyboard back to the page: "1" labels at once.
+    go(browser, "Label")
+    choose(browser, "label_project", PROJECT)
+    text_appears(browser, f"Label · {PROJECT}")
+    text_appears(browser, "10 / 20 labels")
+    time.sleep(1)  # the focus is returned by a script in a frame once the page has drawn
+    ActionChains(browser).send_keys("1").perform()  # to whatever has the focus, as a person's key
+    text_appears(browser, "11 / 20 labels (1 by you)", timeout=30)
+
+    # 8. The admin sees the worker's curve points: one path per trainer, each its own colour.
     go(browser, "Curves")
     choose(browser, "curves_project", PROJECT)
     text_appears(browser, f"Curves · {PROJECT}")
     text_appears(browser, "The background worker retrains the models")
-
-    def labels_shown(driver) -> int:
-        values = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')
-        return int(values[0].text) if values and values[0].text.isdigit() else -1
-
-    WebDriverWait(browser, 90, poll_frequency=1).until(lambda d: labels_shown(d) >= 10)
-    WebDriverWait(browser, 60).until(lambda d: len(d.find_elements(By.CLASS_NAME, "js-plotly-plot")) >= 3)
+    WebDriverWait(browser, 90, poll_frequency=1).until(
+        lambda d: all(max(budgets) >= 11 for _, budgets in trainer_paths(d).values())
+        and len(trainer_paths(d)) == 2)
+    paths = trainer_paths(browser)
+    assert sorted(paths) == ["erm · entropy", "head · entropy"]
+    assert len({colour for colour, _ in paths.values()}) == 2
+    assert all(budgets == sorted(budgets) for _, budgets in paths.values())
+    headline = browser.find_element(By.CSS_SELECTOR, '[data-testid="stTable"]').text
+    assert "erm" in headline and "head" in headline  # one headline row per trainer
     time.sleep(1)
     shot(browser, "07-admin-curves.png")
     with Store(db) as store:
-        assert store.curve_frame(project["id"])["budget"].max() >= 10
+        assert store.curve_frame(project["id"])["budget"].max() >= 11

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from fairal.cli import main
@@ -56,6 +57,30 @@ def test_figures_are_built(small_run):
     assert len(figures["final_dp_vs_f1"].data) == 2
 
 
+def test_figure_titles_name_the_dataset_and_sensitive_attribute(small_run):
+    table = small_run.assign(dataset="compas", sensitive="race")  # as `simulate` writes simulation.csv
+    for name, figure in simulation_figures(table).items():
+        assert "compas" in figure.layout.title.text and "sensitive attribute: race" in figure.layout.title.text, name
+    assert "sensitive" not in simulation_figures(small_run.assign(dataset="compas"))["budget_f1"].layout.title.text
+
+
+def test_tradeoff_methods_are_told_apart_by_a_legend_not_overlapping_text(small_run):
+    at_end = small_run["budget"] == small_run["budget"].max()
+    close = small_run.copy()  # entropy lands a hair from random, as on Adult
+    for metric in ("f1", "demographic_parity_to_overall"):
+        random = close.loc[at_end & (close["method"] == "random"), metric].to_numpy()
+        close.loc[at_end & (close["method"] == "entropy"), metric] = random + 1e-4
+    figure = simulation_figures(close)["final_dp_vs_f1"]
+    assert figure.layout.showlegend and [t.name for t in figure.data] == ["random", "entropy"]
+    assert all("text" not in t.mode for t in figure.data)
+    assert len({(t.marker.symbol, t.marker.color) for t in figure.data}) == 2
+
+
+def test_a_table_without_the_plotted_columns_is_a_clear_error(small_run):
+    with pytest.raises(ValueError, match="needs the columns f1"):
+        simulation_figures(small_run.drop(columns=["f1"]))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -83,6 +108,20 @@ def test_simulate_command_writes_csv_summary_and_figures(tmp_path, capsys):
     assert (out / "simulation.csv").exists() and (out / "summary.md").exists()
     assert (out / "figures" / "budget_dp.html").exists()
     assert "margin" in capsys.readouterr().out
+    table = pd.read_csv(out / "simulation.csv")
+    assert set(table["dataset"]) == {"compas"} and set(table["sensitive"]) == {"race"}
+
+
+def test_plot_simulation_names_the_sensitive_attribute_of_an_old_table(tmp_path, small_run, monkeypatch):
+    """A simulation.csv written before it had a `sensitive` column takes it from summary.md."""
+    import fairal.cli
+
+    small_run.assign(dataset="compas").to_csv(tmp_path / "simulation.csv", index=False)
+    (tmp_path / "summary.md").write_text("# Simulation: compas, sensitive = race, 2 seeds, final budget 40\n")
+    drawn = {}
+    monkeypatch.setattr(fairal.cli, "_write_figures", lambda figures, folder: drawn.update(figures) or [])
+    assert main(["plot-simulation", str(tmp_path)]) == 0
+    assert "compas · sensitive attribute: race" in drawn["final_dp_vs_f1"].layout.title.text
 
 
 def test_every_registered_method_names_a_strategy_and_trainer():
@@ -99,3 +138,27 @@ def test_simulated_bands_overlay_a_live_figure(small_run):
     simulation_budget_figure(small_run, "f1", figure=figure, dash="dot")
     assert len(figure.data) == before + 2 * 2  # a band and a mean line per simulated method
     assert figure.layout.title.text == "F1 score as labels arrive"
+
+
+def test_a_simulation_is_checked_against_the_project_it_is_drawn_beside(small_run, tmp_path):
+    from fairal.simulate import read_simulation
+
+    path = tmp_path / "simulation.csv"
+    small_run.assign(dataset="compas", sensitive="race").to_csv(path, index=False)
+    frame = read_simulation(path, dataset="compas", sensitive="race", metric="error_rate_balance")
+    assert len(frame) == len(small_run)
+    with pytest.raises(ValueError, match="it simulates compas, but this project labels adult"):
+        read_simulation(path, dataset="adult", sensitive="race", metric="f1")
+    with pytest.raises(ValueError, match="sensitive attribute race, but this project uses sex"):
+        read_simulation(path, dataset="compas", sensitive="sex", metric="f1")
+    with pytest.raises(ValueError, match=r"columns \['worst_group_accuracy_x'\] are missing"):
+        read_simulation(path, dataset="compas", sensitive="race", metric="worst_group_accuracy_x")
+    # a CSV project is matched by the file's stem, as simulate --csv records it
+    small_run.assign(dataset="fair", sensitive="age").to_csv(path, index=False)
+    assert len(read_simulation(path, dataset="csv:fair.csv", sensitive="age", metric="f1")) == len(small_run)
+    # older files carry no sensitive column: accepted on their data set alone
+    small_run.assign(dataset="compas").to_csv(path, index=False)
+    assert len(read_simulation(path, dataset="compas", sensitive="anything", metric="f1")) == len(small_run)
+    path.write_bytes(b"\x00\xff not a table")
+    with pytest.raises(ValueError):
+        read_simulation(path, dataset="compas", sensitive="race", metric="f1")

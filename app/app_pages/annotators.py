@@ -10,7 +10,6 @@ from fairal.store import StoreError
 
 store = state.store()
 admin = state.require_admin_page(state.current_user(store))
-state.default_project_id()  # the demo project exists to be assigned
 st.title("Annotators")
 
 projects = {int(p["id"]): p["name"] for p in store.projects()}

@@ -9,21 +9,22 @@ import state
 from fairal.crowd import export_table
 from fairal.forecast import labels_to_constraint
 from fairal.metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LABELS
-from fairal.plots import budget_figure, latest_per_budget, simulation_budget_figure, tradeoff_figure
+from fairal.plots import (budget_figure, latest_per_budget, latest_per_trainer, simulation_budget_figure,
+                          tradeoff_figure)
+from fairal.projects import labels_table
+from fairal.simulate import read_simulation
 from fairal.trainers import USES_VALIDATION
 
 store, _admin, project = state.admin_project_page("Curves", key="curves_project")
 st.caption(f"Evaluated on the project's held-out test set ({len(project.test):,} rows), "
-           f"sensitive attribute **{project.row['sensitive']}**, strategy **{project.strategy_name}**, "
+           f"sensitive attribute **{state.md(project.row['sensitive'])}**, strategy **{project.strategy_name}**, "
            f"trainers **{', '.join(project.trainer_names)}**.")
 
 if state.worker_running():
     st.caption(":material/sync: The background worker retrains the models when labels arrive; "
-               "the curves refresh every 5 s.")
+               "this page redraws within a second of each new point.")
 else:
-    st.info("No background worker runs, so models retrain inline after each label (the annotator waits "
-            "for it). Start one with `python -m fairal worker` for many annotators or slow trainers "
-            "(FR-Train, FORML).", icon=":material/info:")
+    state.no_worker_notice()
 uses_validation = [t for t in project.trainer_names if t in USES_VALIDATION]
 validation = store.validation_info(project.id)
 if uses_validation:
@@ -52,61 +53,87 @@ if threshold is not None:
     st.caption(f"The dashed line is the project's constraint ρ = {threshold:g}.")
 
 with st.expander("Compare with simulated runs"):
-    st.caption("Upload the `simulation.csv` written by `python -m fairal simulate --dataset "
-               f"{project.row['dataset']} --sensitive {project.row['sensitive']} ...`; its methods are drawn "
-               "as mean ± s.e. bands beside this project's curves.")
+    st.caption("Run a simulation of the same data and sensitive attribute, then upload its "
+               "simulation.csv: its methods are drawn as mean ± s.e. bands beside this project's curves.")
+    st.code(state.simulate_command(project), language="bash")
     upload = st.file_uploader("simulation.csv", type=["csv"], key="curves_simulation")
 simulated = None
 if upload is not None:
     try:
-        simulated = pd.read_csv(upload)
-        missing = {"method", "budget", "f1", metric} - set(simulated.columns)
-        if missing:
-            st.error(f"This file is not a simulation table: columns {sorted(missing)} are missing.")
-            simulated = None
-    except Exception as error:  # a malformed upload is reported, never raised
-        st.error(f"Could not read the simulation file: {state.md(error)}")
+        simulated = read_simulation(upload, dataset=project.row["dataset"], sensitive=project.row["sensitive"],
+                                    metric=metric)
+    except ValueError as error:  # a malformed or mismatched upload is reported, never raised
+        st.error(f"This simulation cannot be compared with the project: {state.md(error)}.")
+    else:
+        if "sensitive" not in simulated.columns:
+            st.caption("This file does not record its sensitive attribute (written by an older fairal): "
+                       f"make sure it measured {state.md(project.row['sensitive'])}.")
 
 
 #: Plotly's toolbar only while the pointer is over a chart: it otherwise covers legends and colour bars.
 CHART = {"displayModeBar": "hover", "displaylogo": False}
+#: How often the page asks the store whether the worker recorded a new point (one indexed MAX(id)).
+POLL = "1s"
+_DRAWN = "curves_drawn_point"
 
 
-@st.fragment(run_every="5s")
-def live_curves() -> None:
+@st.fragment(run_every=POLL)
+def watch_for_new_points() -> None:
+    """Redraw the page as soon as the worker records a point (a second at most), not on a timer."""
     with state.store() as s:  # the fragment reruns on its own: its own connection
+        newest = s.last_curve_point_id(project.id)
+    if st.session_state.get(_DRAWN, {}).get(project.id, newest) != newest:
+        st.rerun(scope="app")
+
+
+def headline(frame: pd.DataFrame) -> None:
+    """One row per trainer: its latest point, so the numbers never jump between trainers."""
+    rows = latest_per_trainer(frame)
+    name = LABELS.get(metric, metric)
+    table = pd.DataFrame({"trainer": [state.md(t) for t in rows["trainer"]],
+                          "strategy": [state.md(t) for t in rows["strategy"]],
+                          "labels": [f"{int(b):,}" for b in rows["budget"]],
+                          "F-score": [f"{v:.3f}" for v in rows["f1"]],
+                          "accuracy": [f"{v:.3f}" for v in rows["accuracy"]],
+                          name: [f"{v:.3f}" for v in rows[metric]]})
+    if threshold is not None:
+        meets = rows[metric] >= threshold if metric in HIGHER_IS_BETTER else rows[metric] <= threshold
+        table[f"meets ρ = {threshold:g}"] = ["yes" if m else "no" for m in meets]
+    st.table(table.set_index("trainer"), border="horizontal")
+
+
+def forecasts(latest: pd.DataFrame) -> None:
+    lines = []
+    for trainer in project.trainer_names:
+        forecast = labels_to_constraint(latest, metric=metric, rho=threshold, trainer=trainer,
+                                        simulation=simulated, strategy=project.strategy_name,
+                                        higher_is_better=metric in HIGHER_IS_BETTER,
+                                        max_budget=len(project.pool))
+        text = f"**{state.md(trainer)}**: {forecast.message}"
+        if forecast.more_labels:
+            high = "no bound" if forecast.high is None else f"{forecast.high:,}"
+            text += f" (80 % range {forecast.low:,}–{high})"
+            if forecast.f1_then is not None:
+                text += f", F-score then ≈ {forecast.f1_then:.3f}"
+        if forecast.simulated_budget is not None:
+            text += f"; the simulation reaches ρ at {forecast.simulated_budget:,} labels"
+        lines.append(text)
+    st.markdown(":material/query_stats: **Labels to reach ρ** (a trend, not a promise) — " + "; ".join(lines))
+
+
+def curves() -> None:
+    with state.store() as s:
+        drawn = s.last_curve_point_id(project.id)
         frame = s.curve_frame(project.id)
+    st.session_state.setdefault(_DRAWN, {})[project.id] = drawn
     if frame.empty:
         st.info("No curve points yet: label a few items on the **Label** page.")
         return
     latest = latest_per_budget(frame)
-    last = latest.sort_values(["budget", "id"] if "id" in latest.columns else ["budget"]).iloc[-1]
-    columns = st.columns(4)
-    columns[0].metric("labels", int(last["budget"]))
-    columns[1].metric("F-score", f"{last['f1']:.3f}")
-    columns[2].metric("accuracy", f"{last['accuracy']:.3f}")
-    columns[3].metric(LABELS.get(metric, metric), f"{last[metric]:.3f}")
-    st.caption(f"Latest point: trainer **{last['trainer']}**.")
+    headline(frame)
     if threshold is not None:
-        lines = []
-        for trainer in project.trainer_names:
-            forecast = labels_to_constraint(latest, metric=metric, rho=threshold, trainer=trainer,
-                                            simulation=simulated, strategy=project.strategy_name,
-                                            higher_is_better=metric in HIGHER_IS_BETTER,
-                                            max_budget=len(project.pool))
-            text = f"**{trainer}**: {forecast.message}"
-            if forecast.more_labels:
-                high = "no bound" if forecast.high is None else f"{forecast.high:,}"
-                text += f" (80 % range {forecast.low:,}–{high})"
-                if forecast.f1_then is not None:
-                    text += f", F-score then ≈ {forecast.f1_then:.3f}"
-            if forecast.simulated_budget is not None:
-                text += f"; the simulation reaches ρ at {forecast.simulated_budget:,} labels"
-            lines.append(text)
-        st.markdown(":material/query_stats: **Labels to reach ρ** (a trend, not a promise) — " + "; ".join(lines))
-    tradeoff = tradeoff_figure(frame, metric, threshold=threshold)
-    tradeoff.update_layout(modebar_orientation="h")  # full width: a horizontal toolbar clears the colour bar
-    st.plotly_chart(tradeoff, key="curves_tradeoff", config=CHART)
+        forecasts(latest)
+    st.plotly_chart(tradeoff_figure(frame, metric, threshold=threshold), key="curves_tradeoff", config=CHART)
     by_f1, by_metric = budget_figure(frame, "f1"), budget_figure(frame, metric, threshold=threshold)
     if simulated is not None:
         simulation_budget_figure(simulated, "f1", figure=by_f1, dash="dot")
@@ -118,11 +145,27 @@ def live_curves() -> None:
     right.plotly_chart(by_metric, key="curves_budget_disparity", config=CHART)
     with st.expander("Curve table"):
         st.dataframe(latest, hide_index=True)
+    left, right = st.columns(2)
+    left.download_button("Download the curve table (CSV)", lambda: csv_bytes(latest),
+                         file_name=f"fairal-curves-{project.id}.csv", mime="text/csv", key="curves_csv",
+                         icon=":material/download:")
+    right.download_button("Download the labels (CSV)", download_labels,
+                          file_name=f"fairal-labels-{project.id}.csv", mime="text/csv", key="curves_labels_csv",
+                          icon=":material/download:", help="One row per labeled item: the training label, "
+                          "how many annotators answered and who, and the columns they saw.")
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
     table = io.StringIO()
-    export_table(latest, table, format="csv")  # spreadsheet-formula safe, like every export
-    st.download_button("Download the curve table (CSV)", table.getvalue().encode(),
-                       file_name=f"fairal-curves-{project.id}.csv", mime="text/csv", key="curves_csv",
-                       icon=":material/download:")
+    export_table(frame, table, format="csv")  # spreadsheet-formula safe, like every export
+    return table.getvalue().encode()
 
 
-live_curves()
+def download_labels() -> bytes:
+    """Built when the button is pressed (its own store connection: it runs beside the page)."""
+    with state.store() as s:
+        return csv_bytes(labels_table(s, project.id))
+
+
+curves()
+watch_for_new_points()

@@ -22,7 +22,7 @@ if project is None:
 # With the background worker, a submit only commits the label: the next item never waits for training.
 retrain = not state.worker_running()
 # One session object per (user, project): it remembers a quiz item handed out between two reruns.
-session_key = (user.id, user.role, project.id, retrain)
+session_key = (user.id, user.role, project.id, retrain, str(project.row))  # an edited project: a new session
 session = st.session_state.get("label_session")
 if session is None or st.session_state.get("label_session_key") != session_key:
     try:
@@ -53,7 +53,7 @@ def _submit(item_id: int, value: int) -> None:
     result = session.submit(item_id, value)
     if isinstance(result, dict):  # a quiz item: never a training label
         if project.quiz_feedback:
-            expected = project.dataset.classes[result["gold"]]
+            expected = project.class_names[result["gold"]]
             st.session_state["label_toast"] = (
                 ("Quiz item: right!", ":material/check_circle:") if result["correct"] else
                 (f"Quiz item: the expected answer was “{state.md(expected)}”.", ":material/info:"))
@@ -133,7 +133,7 @@ st.caption(reason)
 # Two classes: one row [answer, answer, skip, undo]; the 1–4 scale: its four answers get the row to themselves.
 answer_columns = st.columns(len(names) + 2 if len(names) <= 2 else len(names))
 for i, (value, name) in enumerate(zip(values, names)):
-    answer_columns[i].button(name, key=f"label_value_{i}", type="primary", shortcut=str(i + 1),
+    answer_columns[i].button(state.md(name), key=f"label_value_{i}", type="primary", shortcut=str(i + 1),
                              on_click=_submit, args=(item.item_id, value), width="stretch")
 action_columns = answer_columns[-2:] if len(names) <= 2 else st.columns(len(names))[:2]
 action_columns[0].button("Skip", key="label_skip", shortcut="S", on_click=_skip, args=(item.item_id,),

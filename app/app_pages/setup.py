@@ -1,82 +1,236 @@
-"""Setup (admins): choose the current project, or create one from a built-in data set or a CSV."""
+"""Setup (admins): the current project (edit its settings, archive or delete it), and new projects
+from a built-in data set or a CSV."""
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+import panda_policies
 import state
 from fairal.auth import AccessDenied
-from fairal.datasets import DatasetError, list_datasets
+from fairal.datasets import DatasetError, list_datasets, suggest_columns
 from fairal.metrics import DISPARITY_METRICS, LABELS
-from fairal.projects import CsvSource, ProjectError, ProjectSettings, create_project
+from fairal.projects import (CsvSource, ProjectError, ProjectSettings, archive_project, create_project,
+                             delete_project, next_project_name, preview, restore_project, update_project_settings)
 from fairal.store import StoreError
-from fairal.strategies import OFFLINE_ONLY, STRATEGIES
 from fairal.trainers import TRAINERS, USES_VALIDATION
 
 store = state.store()
 user = state.require_admin_page(state.current_user(store))
 st.title("Setup")
+if "setup_message" in st.session_state:
+    st.success(st.session_state.pop("setup_message"))
 
-# --- choose the current project -------------------------------------------------
+FAILURES = (AccessDenied, ProjectError, DatasetError, StoreError, ValueError)
+
+
+def _done(message: str) -> None:
+    st.session_state["setup_message"] = message
+    st.rerun()
+
+
+def _leave(project_id: int) -> None:
+    """After archiving or deleting the current project: another active one becomes current."""
+    others = [int(p["id"]) for p in store.projects() if int(p["id"]) != project_id]
+    state.set_current_project(others[0] if others else None)
+
+
+def _follow(key: str, default, options=None) -> None:
+    """The widget ``key`` shows ``default`` (which may change) until the user chooses their own value
+    (one of ``options``, when given)."""
+    session, auto = st.session_state, f"{key}__auto"
+    if (key not in session or session[key] == session.get(auto)
+            or (options is not None and session[key] not in options)):
+        session[key] = default
+    session[auto] = default
+
+
+def _edit_settings(project) -> None:
+    row, pid, pool = project.row, project.id, len(project.pool)
+    with st.form(f"setup_edit_{pid}", border=False):
+        name = st.text_input("Project name", value=project.name, key=f"setup_edit_name_{pid}")
+        a, b, c = st.columns(3)
+        budget = a.number_input(f"Labeling budget B (at most the pool, {pool:,})", min_value=1, max_value=pool,
+                                value=min(project.budget, pool), step=50, key=f"setup_edit_budget_{pid}")
+        metrics = list(DISPARITY_METRICS)
+        metric = b.selectbox("Disparity metric", metrics, format_func=lambda m: LABELS.get(m, m),
+                             index=metrics.index(row["metric"]) if row["metric"] in metrics else 0,
+                             key=f"setup_edit_metric_{pid}")
+        threshold = c.number_input("Constraint ρ", min_value=0.0, max_value=1.0, value=float(row["threshold"]),
+                                   step=0.01, key=f"setup_edit_threshold_{pid}")
+        trainers = st.multiselect("Trainers", list(TRAINERS), default=project.trainer_names,
+                                  key=f"setup_edit_trainers_{pid}")
+        a, b, c = st.columns(3)
+        overlap = a.number_input("Annotators per item (k; it can only go up)", min_value=project.overlap,
+                                 max_value=25, value=project.overlap, key=f"setup_edit_overlap_{pid}")
+        lease = b.number_input("Lease (minutes)", min_value=1, max_value=1440,
+                               value=max(1, round(project.lease_seconds / 60)), key=f"setup_edit_lease_{pid}")
+        gold = c.slider("Quiz items (% of each queue)", min_value=0, max_value=50, step=5, format="%d%%",
+                        value=int(round(project.gold_rate * 100)), key=f"setup_edit_gold_{pid}")
+        feedback = st.checkbox("Tell annotators right after a quiz item whether they were right",
+                               value=project.quiz_feedback, key=f"setup_edit_feedback_{pid}")
+        class_names = None
+        if len(project.dataset.classes) == 2:
+            class_names = tuple(
+                column.text_input(f"Name of class {state.md(value)}", value=shown, key=f"setup_edit_class_{i}_{pid}")
+                for i, (column, value, shown) in enumerate(zip(st.columns(2), project.dataset.classes,
+                                                               project.class_names)))
+        submitted = st.form_submit_button("Save settings", type="primary")
+    if not submitted:
+        return
+    changes = {"name": name, "budget": int(budget), "trainers": trainers, "metric": metric,
+               "threshold": float(threshold), "overlap": int(overlap), "lease_seconds": int(lease) * 60,
+               "gold_rate": gold / 100, "quiz_feedback": bool(feedback)}
+    if class_names is not None:
+        changes["class_names"] = class_names
+    try:
+        update_project_settings(store, pid, changes, by=user)
+    except FAILURES as error:
+        st.error(f"Nothing was changed: {state.md(error)}")
+    else:
+        _done(f"Saved the settings of **{state.md(name.strip())}**.")
+
+
+def _archive_or_delete(project) -> None:
+    pid = project.id
+    left, right = st.columns(2)
+    left.markdown("**Archive**: the project leaves the project lists and the background worker stops "
+                  "training it; its labels stay, and **Show archived projects** brings it back.")
+    if left.button("Archive", key=f"setup_archive_{pid}", icon=":material/archive:"):
+        try:
+            archive_project(store, pid, by=user)
+        except FAILURES as error:
+            left.error(state.md(error))
+        else:
+            _leave(pid)
+            _done(f"Archived **{state.md(project.name)}**.")
+    right.markdown("**Delete**: removes the project with all its labels, models and curves, for good.")
+    typed = right.text_input(f"Type the project name ({state.md(project.name)}) to delete it",
+                             key=f"setup_delete_confirm_{pid}")
+    if right.button("Delete for good", key=f"setup_delete_{pid}", icon=":material/delete_forever:",
+                    disabled=not typed):
+        try:
+            delete_project(store, pid, confirm=typed, by=user)
+        except FAILURES as error:
+            right.error(state.md(error))
+        else:
+            _leave(pid)
+            _done(f"Deleted **{state.md(project.name)}**.")
+
+
+# --- the current project --------------------------------------------------------------
 current = state.project_picker(store, user, key="setup_project", label="Current project")
 if current is not None:
     row = current.row
-    st.caption(f"{row['dataset']} · sensitive **{row['sensitive']}** · strategy **{row['strategy']}** · "
-               f"trainers **{', '.join(row['trainers'])}** · budget **{row['budget']}** · "
-               f"{current.overlap} annotator(s) per item · {current.scale} answers · "
-               f"quiz rate {current.gold_rate:.0%} · {len(store.members(current.id))} annotator(s) assigned")
+    st.caption(f"{state.md(row['dataset'])} · sensitive **{state.md(row['sensitive'])}** · strategy "
+               f"**{row['strategy']}** · trainers **{', '.join(row['trainers'])}** · budget **{row['budget']}** "
+               f"of a pool of **{len(current.pool):,}** items · {current.overlap} annotator(s) per item · "
+               f"{current.scale} answers · quiz rate {current.gold_rate:.0%} · "
+               f"{len(store.members(current.id))} annotator(s) assigned")
+    with st.expander("Edit settings", icon=":material/edit:"):
+        _edit_settings(current)
+    with st.expander("Archive or delete", icon=":material/inventory_2:"):
+        _archive_or_delete(current)
+
+if st.toggle("Show archived projects", key="setup_show_archived"):
+    archived = [p for p in store.projects(include_archived=True) if p["archived_at"]]
+    if not archived:
+        st.caption("No project is archived.")
+    for project in archived:
+        left, middle, right = st.columns([3, 2, 1], vertical_alignment="center")
+        left.markdown(f"**{state.md(project['name'])}** · {state.md(project['dataset'])}")
+        middle.caption(f"archived {project['archived_at'][:16].replace('T', ' ')} UTC")
+        if right.button("Restore", key=f"setup_restore_{project['id']}", icon=":material/unarchive:"):
+            restore_project(store, int(project["id"]), by=user)
+            _done(f"Restored **{state.md(project['name'])}**.")
 
 st.divider()
 st.subheader("New project")
 builtin = {d["name"]: d for d in list_datasets() if d["name"] in ("adult", "compas", "german")}
 source = st.radio("Data", ["Built-in data set", "Upload a CSV"], horizontal=True, key="setup_source")
 
-csv = None
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _csv_columns(data: bytes) -> tuple[list, object, object]:
+    """The upload's columns and the suggested label and sensitive columns."""
+    frame = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
+    return list(frame.columns), *suggest_columns(frame)
+
+
+csv, summary, sensitive = None, None, None
 if source == "Built-in data set":
     dataset_name = st.selectbox("Data set", list(builtin), key="setup_dataset",
                                 format_func=lambda n: f"{n} — {builtin[n].get('description', '')}")
     sensitive_options = list(builtin[dataset_name].get("sensitive", ["sex"]))
     sensitive = st.selectbox("Sensitive attribute", sensitive_options, key="setup_sensitive")
+    stem = dataset_name
+    summary = preview(dataset_name, sensitive)
 else:
     dataset_name = "csv"
     upload = st.file_uploader("CSV file (UTF-8, one row per example, a header row)", type=["csv"],
                               key="setup_upload")
-    sensitive = None
+    stem = Path(upload.name).stem if upload is not None else "csv"
+    columns = None
     if upload is not None:
         data = upload.getvalue()
         try:
-            header = pd.read_csv(io.BytesIO(data), nrows=50)
+            columns, suggested_label, suggested_sensitive = _csv_columns(data)
         except Exception as error:  # shown to the user; load_csv gives the precise reason on create
             st.error(f"Could not read {state.md(upload.name)}: {state.md(error)}")
-            header = None
-        if header is not None:
-            columns = list(header.columns)
-            label = st.selectbox("Label column", columns, key="setup_csv_label")
-            sensitive = st.selectbox("Sensitive column", [c for c in columns if c != label],
-                                     key="setup_csv_sensitive")
-            shown = st.multiselect("Columns shown to annotators (all if empty)",
-                                   [c for c in columns if c != label], key="setup_csv_display")
-            positive = st.text_input("Positive label value (optional)", key="setup_csv_positive")
-            csv = CsvSource(data=data, label=label, sensitive=sensitive,
-                            display_columns=tuple(shown) or None, positive=positive or None,
-                            filename=upload.name)
+    if columns:
+        _follow("setup_csv_label", suggested_label if suggested_label in columns else columns[0], columns)
+        label = st.selectbox("Label column", columns, key="setup_csv_label")
+        others = [c for c in columns if c != label]
+        _follow("setup_csv_sensitive", suggested_sensitive if suggested_sensitive in others else others[0], others)
+        sensitive = st.selectbox("Sensitive column", others, key="setup_csv_sensitive")
+        if "setup_csv_display" in st.session_state:  # columns of another file, or the label now
+            st.session_state["setup_csv_display"] = [c for c in st.session_state["setup_csv_display"] if c in others]
+        shown = st.multiselect("Columns shown to annotators (all if empty)", others, key="setup_csv_display")
+        positive = st.text_input("Positive label value (optional)", key="setup_csv_positive")
+        csv = CsvSource(data=data, label=label, sensitive=sensitive,
+                        display_columns=tuple(shown) or None, positive=positive.strip() or None,
+                        filename=upload.name)
+        try:
+            summary = preview(csv=csv)
+        except DatasetError as error:
+            st.error(f"{state.md(upload.name)}: {state.md(error)}")
+
+class_names = None
+if summary is not None:
+    st.markdown(f"**{summary.rows:,} rows** · unlabeled pool of **{summary.pool:,}** items (PANDA's split: "
+                "half meta-train, for the seed set; a quarter pool; a quarter test)")
+    st.dataframe(summary.balance.style.format({"positive rate": "{:.0%}"}))
+    with st.expander("First rows, as annotators will see them"):
+        st.dataframe(summary.sample, hide_index=True)
+    if len(summary.classes) == 2:
+        if st.session_state.get("setup_classes_of") != summary.classes:  # other classes: their own names
+            for i in range(2):
+                st.session_state.pop(f"setup_class_{i}", None)
+            st.session_state["setup_classes_of"] = summary.classes
+        for i, (column, value) in enumerate(zip(st.columns(2), summary.classes)):
+            _follow(f"setup_class_{i}", value)
+            column.text_input(f"Name of class {state.md(value)}", key=f"setup_class_{i}",
+                              help="What the annotators' answer key for this class says")
+        typed = tuple(st.session_state[f"setup_class_{i}"].strip() for i in range(2))
+        class_names = None if typed == summary.classes else typed
 
 left, right = st.columns(2)
-name = left.text_input("Project name", key="setup_name",
-                       value=f"{dataset_name} project {len(store.projects()) + 1}")
-strategy_names = [name for name in STRATEGIES if name not in OFFLINE_ONLY]
-strategy = left.selectbox("Query strategy", strategy_names, index=strategy_names.index("entropy"),
-                          key="setup_strategy",
-                          help="panda uses the shipped policy meta-trained on Adult (sex); "
-                               "fal is FAL with fast one-step updates (exact FAL is too slow for live use)")
+_follow("setup_name", next_project_name(store, stem))
+name = left.text_input("Project name", key="setup_name")
+# panda is listed only when a policy fits the chosen data
+strategy, policy_path = panda_policies.strategy_select(left, store, builtin=dataset_name, sensitive=sensitive,
+                                                       csv=csv, key="setup_strategy")
 trainers = left.multiselect(
     "Trainers", list(TRAINERS), default=["erm"], key="setup_trainers",
     help="Each is retrained when labels arrive (by the background worker when it runs) and drawn as "
          "its own curve; the first one also ranks the pool for adaptive strategies. FR-Train and FORML "
          "use the project's validation set: the seed set until a crowd-built one exists (Crowd page). "
          "They take seconds per fit, so they are meant for the background worker.")
-budget = right.number_input("Labeling budget B", min_value=1, value=400, step=50, key="setup_budget")
+pool = summary.pool if summary is not None else None
+budget = right.number_input("Labeling budget B" + (f" (at most the pool, {pool:,})" if pool else ""), min_value=1,
+                            max_value=pool, value=min(400, pool or 400), step=50, key="setup_budget")
 metric = right.selectbox("Disparity metric", list(DISPARITY_METRICS), format_func=lambda m: LABELS.get(m, m),
                          key="setup_metric")
 threshold = right.number_input("Constraint ρ", min_value=0.0, max_value=1.0, value=0.04, step=0.01,
@@ -120,8 +274,9 @@ if slow and not state.worker_running():
                "wait for it. Start `python -m fairal worker`.", icon=":material/warning:")
 
 if st.button("Create project", type="primary", key="setup_create",
-             disabled=source == "Upload a CSV" and csv is None):
+             disabled=summary is None):
     settings = ProjectSettings(name=name, dataset=dataset_name, sensitive=sensitive or "", strategy=strategy,
+                               policy_path=policy_path, class_names=class_names,
                                trainers=tuple(trainers), budget=int(budget), metric=metric,
                                threshold=float(threshold), split_seed=int(split_seed),
                                n_initial=int(n_initial), features=features, overlap=int(overlap),
@@ -136,5 +291,10 @@ if st.button("Create project", type="primary", key="setup_create",
         st.error(state.md(error))
     else:
         state.set_current_project(project_id)
-        st.success(f"Created **{state.md(name)}**. Assign annotators on the **Annotators** page, "
-                   "or go to **Label** to start.")
+        _done(f"Created **{state.md(name)}**. Assign annotators on the **Annotators** page, "
+              "or go to **Label** to start.")
+
+# --- PANDA policies for the current project (app/panda_policies.py) ---------------
+if current is not None:
+    st.divider()
+    panda_policies.jobs_section(store, user, current)

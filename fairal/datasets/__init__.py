@@ -7,7 +7,7 @@ setting, and ``load_csv`` validates a user's upload.
 """
 
 from ._builtin import DATA_DIR, load_adult, load_compas, load_digits, load_german
-from ._csv import load_csv
+from ._csv import load_csv, suggest_columns
 from ._dataset import Dataset, DatasetError
 from ._registry import list_datasets, load
 from ._splits import PandaSplit, TrainValidationTestSplit, panda_split, train_validation_test_split
@@ -28,5 +28,6 @@ __all__ = [
     "load_german",
     "make_synthetic",
     "panda_split",
+    "suggest_columns",
     "train_validation_test_split",
 ]

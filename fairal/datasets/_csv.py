@@ -15,7 +15,7 @@ import pandas as pd
 from ._dataset import Dataset, DatasetError
 from ._encode import encode_features
 
-__all__ = ["load_csv", "MAX_CATEGORIES"]
+__all__ = ["load_csv", "suggest_columns", "MAX_CATEGORIES"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +67,36 @@ def _parse(text: str) -> pd.DataFrame:
 def _require_column(frame: pd.DataFrame, column: object, role: str) -> None:
     if column not in frame.columns:
         available = ", ".join(repr(c) for c in frame.columns)
-        raise DatasetError(f"{role} column {column!r} not found; available columns: {available}")
+        raise DatasetError(f"{role} column {column!r} not found; available columns: {available}", field=role)
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Values as str; floats that are whole numbers lose the ``.0`` (``1.0`` → ``"1"``)."""
-    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.dropna(), 1) == 0):
-        values = values.astype("Int64")
+    """Values as str; floats that are whole numbers lose the ``.0`` (``1.0`` → ``"1"``, ``2.5`` stays)."""
+    if pd.api.types.is_float_dtype(values):
+        return values.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
     return values.astype(str)
+
+
+def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as Python objects, whole numbers as ints: ``5.0`` (a float because of a
+    gap, or as written) shows as ``5`` while ``17.5`` stays, and a row read on its own
+    (``display.loc[id]``) keeps ``4`` an int instead of turning a numeric row into floats."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if _is_numeric(shown[column]):
+            values = [int(v) if isinstance(v, float) and v.is_integer() else v
+                      for v in shown[column].astype(object)]
+            shown[column] = pd.Series(np.array(values, dtype=object), index=shown.index)
+    return shown
+
+
+def _value_text(value: object) -> str:
+    """A value as the label column's text shows it: ``5.0`` and ``"5.0"`` read ``"5"``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() and not isinstance(value, bool) else str(value)
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -121,16 +143,17 @@ def _binary_labels(
             raise DatasetError(
                 f"label column {label!r} has {len(names)} values ({shown}"
                 f"{', ...' if len(names) > 10 else ''}), not two; pass positive=<value> to "
-                "treat one value as the positive class and all others as negative"
+                "treat one value as the positive class and all others as negative",
+                field="positive", values=names,
             )
         negative_name, positive_name = names
     else:
-        whole = isinstance(positive, float) and positive.is_integer()
-        positive_name = str(int(positive)) if whole else str(positive)
+        positive_name = str(positive) if str(positive) in names else _value_text(positive)
         if positive_name not in names:
             raise DatasetError(
                 f"positive={positive!r} is not a value of label column {label!r}; "
-                f"its values are {', '.join(repr(v) for v in names[:10])}"
+                f"its values are {', '.join(repr(v) for v in names[:10])}",
+                field="positive", values=names,
             )
         others = [v for v in names if v != positive_name]
         negative_name = others[0] if len(others) == 1 else f"not {positive_name}"
@@ -270,7 +293,7 @@ def load_csv(
         shown = [c for c in display_columns if c in frame.columns]
         if sensitive not in shown:
             shown.append(sensitive)
-    display = frame[shown].set_axis(pd.Index(ids, name="id"), axis=0)
+    display = _for_display(frame[shown]).set_axis(pd.Index(ids, name="id"), axis=0)
     name = name or default_name
     return Dataset(
         name=name,
@@ -285,3 +308,44 @@ def load_csv(
         sensitive=str(sensitive),
         description=f"CSV file {name!r}: {len(frame):,} rows, label {label!r}, groups by {sensitive!r}",
     )
+
+
+#: Column names that usually hold what to predict, and the sensitive attribute (compared
+#: lower-case, with spaces, dashes and dots read as underscores).
+LABEL_NAMES = ("label", "target", "class", "y", "outcome", "income", "default", "churn", "approved",
+               "decision", "result", "response", "survived", "two_year_recid", "is_recid", "credit")
+SENSITIVE_NAMES = ("sex", "gender", "race", "ethnicity", "ethnic_group", "age_group", "age_cat", "age",
+                   "religion", "nationality", "disability", "marital_status")
+#: A sensitive column found by its values (not its name) has this many groups at most.
+MAX_SUGGESTED_GROUPS = 10
+
+
+def _key(column: object) -> str:
+    return str(column).strip().lower().replace(" ", "_").replace("-", "_").replace(".", "_")
+
+
+def suggest_columns(frame: pd.DataFrame) -> tuple[object | None, object | None]:
+    """``(label, sensitive)``: good first choices among a CSV's columns (None where none fits).
+
+    Sensitive: a column named like :data:`SENSITIVE_NAMES` (``sex``, ``race``, ...) with 2 to 20
+    distinct values. Label: a column other than that with exactly two distinct values, one named
+    like :data:`LABEL_NAMES` first, else the *last* such column (targets usually come last); a
+    file without two-valued columns gets a column named like a label, else its last column. A
+    sensitive column not found by name is then the first column other than the label with 2 to
+    :data:`MAX_SUGGESTED_GROUPS` distinct values.
+    """
+    counts = frame.nunique()
+    columns = list(frame.columns)
+
+    def named(names, candidates):
+        by_key = {_key(c): c for c in reversed(candidates)}  # the first column wins a tie
+        return next((by_key[n] for n in names if n in by_key), None)
+
+    sensitive = named(SENSITIVE_NAMES, [c for c in columns if 2 <= counts[c] <= 20])
+    others = [c for c in columns if c != sensitive]
+    binary = [c for c in others if counts[c] == 2]
+    label = (named(LABEL_NAMES, binary) or (binary[-1] if binary else None)
+             or named(LABEL_NAMES, others) or (others[-1] if others else None))
+    if sensitive is None:
+        sensitive = next((c for c in columns if c != label and 2 <= counts[c] <= MAX_SUGGESTED_GROUPS), None)
+    return label, sensitive

@@ -6,28 +6,22 @@
   sigmoid-threshold relaxation with exact implicit gradients.
 * :mod:`fairal.panda.inner` — the unrolled inner learner (ACTIVELEARNSIM's
   classifier training) as a pure torch.func-style function.
+* :mod:`fairal.panda.config` — :class:`MetaConfig`, meta-training's hyperparameters (no torch).
 """
 
-from fairal.panda.inner import head_logits, head_loss, init_head, train_head
-from fairal.panda.policy import PolicyFileError, SetTransformerPolicy, load_policy, save_policy
-from fairal.panda.relaxed_topk import (
-    gumbel_top_b,
-    relaxed_top_b,
-    sample_gumbel,
-    straight_through_top_b,
-)
+import importlib
 
-__all__ = [
-    "SetTransformerPolicy",
-    "PolicyFileError",
-    "save_policy",
-    "load_policy",
-    "sample_gumbel",
-    "gumbel_top_b",
-    "relaxed_top_b",
-    "straight_through_top_b",
-    "init_head",
-    "head_logits",
-    "head_loss",
-    "train_head",
-]
+#: Where each name lives; loaded on first use, so that ``fairal.panda.config`` imports without torch.
+_HOMES = {
+    "SetTransformerPolicy": "policy", "PolicyFileError": "policy", "save_policy": "policy",
+    "load_policy": "policy", "sample_gumbel": "relaxed_topk", "gumbel_top_b": "relaxed_topk",
+    "relaxed_top_b": "relaxed_topk", "straight_through_top_b": "relaxed_topk", "init_head": "inner",
+    "head_logits": "inner", "head_loss": "inner", "train_head": "inner",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

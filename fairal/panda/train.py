@@ -41,7 +41,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -50,44 +50,16 @@ import torch.nn.functional as F
 
 from fairal import metrics
 from fairal.device import default_device
+from fairal.panda.config import MetaConfig  # re-exported: fairal.panda.train.MetaConfig
 from fairal.panda.inner import head_logits, init_head, train_head
 from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
 from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
 from fairal.representation import Representation
 
 __all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "proximal_step", "policy_inputs", "save_trained_policy",
-           "load_trained_policy", "TrainedPolicy"]
+           "load_trained_policy", "TrainedPolicy", "train_policy", "fit_task_sizes"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MetaConfig:
-    """Hyperparameters of meta-training (paper's search ranges in comments)."""
-
-    budget: int = 400                 # B
-    pool_size: int = 2000             # |L| per task (time per step grows with |L|)
-    validation_size: int = 3000       # |V| per task
-    n_initial: int = 50               # labeled seed per task (as in the app and simulate)
-    rho: float = 0.04                 # constraint on the disparity
-    disparity: str = "to_overall"     # demographic parity "to_overall" (PANDA Table 1) or "between_groups"
-    inner_steps: int = 50             # unrolled gradient steps of the head
-    inner_lr: float = 0.5
-    inner_l2: float = 1e-3
-    width: int = 32                   # {16, 32, 64}
-    layers: int = 1                   # {1, 3, 5} searched in the paper; 1 is fastest and did as well here
-    heads: int = 4
-    inducing_points: int = 0          # 0: full self-attention (the paper); m > 0: ISAB extension, O(N·m)
-    temperature: float = 0.3          # initial Gumbel temperature (1 … 1e-6), then learned
-    min_temperature: float = 0.02     # learned τ is clamped to [min, max]: it drifts upwards otherwise
-    max_temperature: float = 0.3      # (more spread weights = more data for the inner learner)
-    lr: float = 1e-3                  # Adam, forward step (1e-2 … 1e-7)
-    prox_steps: int = 3
-    prox_lr: float = 0.05             # length of each normalised proximal step
-    iterations: int = 300
-    eval_every: int = 20
-    eval_tasks: int = 4
-    seed: int = 0
 
 
 @dataclass
@@ -273,11 +245,17 @@ class TrainedPolicy:
 
 
 def save_trained_policy(path, result: MetaTrainingResult, representation: Representation, *,
-                        config: MetaConfig, group_names, dataset: str, sensitive: str, split_seed: int) -> None:
-    """Write policy + representation + provenance to one file (tensors and JSON, no pickles)."""
+                        config: MetaConfig, group_names, dataset: str, sensitive: str, split_seed: int,
+                        feature_names=None) -> None:
+    """Write policy + representation + provenance to one file (tensors and JSON, no pickles).
+
+    ``feature_names`` (the columns of the data's ``X``) let :func:`fairal.strategies.panda.policy_misfit`
+    recognise the same data under another file name.
+    """
     save_policy(result.policy, path, metadata={
         "dataset": dataset, "sensitive": sensitive, "split_seed": split_seed,
         "group_names": [str(g) for g in group_names], "config": asdict(config),
+        **({"feature_names": [str(f) for f in feature_names]} if feature_names is not None else {}),
         "learner": {"steps": config.inner_steps, "lr": config.inner_lr, "l2": config.inner_l2},
         "best": result.best, "training_seconds": result.seconds, "torch": torch.__version__,
         "representation": base64.b64encode(representation.to_bytes()).decode("ascii"),
@@ -294,3 +272,66 @@ def load_trained_policy(path, *, device=None) -> TrainedPolicy:
 
         raise PolicyFileError(f"{path!s} has no usable representation ({error})") from error
     return TrainedPolicy(policy=policy, representation=representation, metadata=metadata)
+
+
+def fit_task_sizes(config: MetaConfig, n_rows: int) -> MetaConfig:
+    """``config`` with smaller tasks when one task (seed + pool + validation) needs more than ``n_rows``.
+
+    The pool and the validation set shrink in their ratio and the budget to at most half the pool;
+    a config that fits is returned unchanged.
+    """
+    c = config
+    if c.n_initial + c.pool_size + c.validation_size <= n_rows:
+        return c
+    available = n_rows - c.n_initial
+    if available < 20:
+        raise ValueError(f"meta-training needs at least {c.n_initial + 20} rows in the meta-train half "
+                         f"(half of the data), got {n_rows}")
+    pool = max(10, int(available * c.pool_size / (c.pool_size + c.validation_size)))
+    return replace(c, pool_size=pool, validation_size=available - pool, budget=min(c.budget, pool // 2))
+
+
+def train_policy(dataset, config: MetaConfig, out, *, split_seed: int = 0,
+                 progress: Callable[[int, dict], None] | None = None,
+                 stage: Callable[[str], None] | None = None) -> MetaTrainingResult:
+    """Meta-train a PANDA policy for ``dataset`` and write it to ``out`` (plus ``<out>.history.csv``).
+
+    The one pipeline behind ``python -m fairal train-policy`` and the app's background jobs:
+    PANDA's split (``split_seed``), a representation pretrained on the meta-train half, then
+    :func:`meta_train` on that half only (a project with the same split seed never trains the
+    policy on its pool or test items). ``progress(iteration, row)`` follows each iteration,
+    ``stage(message)`` each step before it. The file is written in place at the end (a temporary
+    file renamed), so a half-written policy is never seen.
+    """
+    from pathlib import Path
+
+    from fairal.datasets import panda_split
+    from fairal.representation import pretrain_representation
+
+    say = stage or (lambda message: None)
+    if len(dataset.classes) != 2:
+        raise ValueError(f"PANDA policies are for two classes; {dataset.name} has {len(dataset.classes)}")
+    split = panda_split(len(dataset), seed=split_seed)
+    D0 = split.meta_train
+    need = config.n_initial + config.pool_size + config.validation_size
+    if need > len(D0):  # before minutes of pretraining
+        raise ValueError(f"a meta-training task needs {need} rows (n_initial + pool_size + validation_size) "
+                         f"but the meta-train half of {dataset.name} has {len(D0)}; lower pool_size and "
+                         f"validation_size")
+    if len(np.unique(dataset.y[D0])) < 2:
+        raise ValueError(f"the meta-train half of {dataset.name} has one class only")
+    say(f"pretraining the representation on the meta-train half ({len(D0):,} rows)")
+    representation = pretrain_representation(dataset.X[D0], dataset.y[D0], random_state=split_seed)
+    features = representation.transform(dataset.X[D0])
+    say(f"meta-training ({config.iterations} iterations)")
+    result = meta_train(features, dataset.y[D0], dataset.group_codes[D0], len(dataset.group_names),
+                        config=config, progress=progress)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    save_trained_policy(partial, result, representation, config=config, group_names=dataset.group_names,
+                        dataset=dataset.name, sensitive=dataset.sensitive, split_seed=split_seed,
+                        feature_names=dataset.feature_names)
+    partial.replace(out)
+    result.history.to_csv(out.with_suffix(".history.csv"), index=False)
+    return result

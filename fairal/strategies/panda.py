@@ -19,21 +19,98 @@ import torch
 
 from fairal.strategies._base import ScoreBasedStrategy
 
-__all__ = ["PandaSampling", "DEFAULT_POLICY", "PolicyMismatchError"]
+__all__ = ["PandaSampling", "DEFAULT_POLICY", "PolicyMismatchError", "policy_file", "policy_ref",
+           "policy_misfit", "policies_for", "TRAIN_POLICY_HINT", "TRAIN_POLICY_COMMAND"]
 
 #: The policy shipped with fairal: meta-trained on Adult's meta-train half, sex as the group.
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "data" / "policies" / "panda-adult-sex.pt"
+SHIPPED_POLICIES = DEFAULT_POLICY.parent
+
+#: How to get a policy for other data (plain words: shown in the app as well as on the command line).
+TRAIN_POLICY_COMMAND = "python -m fairal train-policy --csv FILE --label COLUMN --sensitive COLUMN --out FILE.pt"
+TRAIN_POLICY_HINT = f"train one for this data on the Setup page (PANDA policies), or with {TRAIN_POLICY_COMMAND}"
 
 
 class PolicyMismatchError(ValueError):
     """The policy was trained for other data (groups or features) than it is asked to rank."""
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float):
     from fairal.panda.train import load_trained_policy
 
     return load_trained_policy(path)
+
+
+def policy_file(ref: str | os.PathLike | None) -> Path:
+    """The file a project's ``policy_path`` names: None is the default (``$FAIRAL_PANDA_POLICY`` or
+    the shipped Adult policy), a bare file name one shipped with fairal, anything else a path."""
+    if not ref:
+        return Path(os.environ.get("FAIRAL_PANDA_POLICY", DEFAULT_POLICY))
+    path = Path(ref)
+    if len(path.parts) == 1 and (SHIPPED_POLICIES / path).exists():
+        return SHIPPED_POLICIES / path
+    return path
+
+
+def policy_ref(path: str | os.PathLike) -> str:
+    """What a project stores for ``path``: the bare name of a shipped policy (the checkout may move),
+    else the absolute path."""
+    path = Path(path).resolve()
+    return path.name if path.parent == SHIPPED_POLICIES.resolve() else str(path)
+
+
+def _same_name(a, b) -> bool:
+    def stem(name) -> str:
+        name = str(name or "").removeprefix("csv:").lower()
+        return name.removesuffix(".csv")
+
+    return stem(a) == stem(b)
+
+
+def policy_misfit(path: str | os.PathLike, dataset) -> str | None:
+    """Why the policy file at ``path`` cannot rank ``dataset``, in plain words; None when it can.
+
+    It fits when its representation reads the data's feature count, it was trained with the same
+    sensitive attribute, knows every group, and was trained on this data: the same feature columns
+    when the file records them (policies trained by fairal now do), else the same data set name.
+    """
+    path = Path(path)
+    try:
+        trained = _load(str(path), path.stat().st_mtime)
+    except (OSError, ValueError) as error:  # PolicyFileError and ModelFileError are ValueErrors
+        return f"{path.name} cannot be read ({error})"
+    meta, n_features = trained.metadata, trained.representation.n_features
+    if n_features != dataset.X.shape[1]:
+        return (f"{path.name} reads {n_features} input features; {dataset.name} has {dataset.X.shape[1]} "
+                f"(it was trained on {meta.get('dataset')})")
+    if meta.get("sensitive") != dataset.sensitive:
+        return f"{path.name} was trained with the sensitive attribute {meta.get('sensitive')}, not {dataset.sensitive}"
+    recorded = meta.get("feature_names")
+    same = recorded == list(dataset.feature_names) if recorded is not None else _same_name(meta.get("dataset"),
+                                                                                             dataset.name)
+    if not same:
+        return f"{path.name} was trained on other data ({meta.get('dataset')}), not {dataset.name}"
+    unknown = sorted(set(map(str, dataset.group_names)) - set(trained.group_names))
+    if unknown:
+        return f"{path.name} knows the groups {', '.join(trained.group_names)}, not {', '.join(unknown)}"
+    return None
+
+
+def policies_for(dataset, *, folders=()) -> list[Path]:
+    """The policy files that fit ``dataset``: the default one, those shipped with fairal, then the
+    ``*.pt`` files of ``folders`` (newest first; e.g. the policies trained next to a database)."""
+    candidates = [policy_file(None), *sorted(SHIPPED_POLICIES.glob("*.pt"))]
+    for folder in folders:
+        found = [p for p in Path(folder).glob("*.pt") if p.is_file()]
+        candidates += sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    fitting, seen = [], set()
+    for path in candidates:
+        key = path.resolve()
+        if key not in seen and path.exists() and policy_misfit(path, dataset) is None:
+            fitting.append(path)
+        seen.add(key)
+    return fitting
 
 
 class PandaSampling(ScoreBasedStrategy):
@@ -48,10 +125,9 @@ class PandaSampling(ScoreBasedStrategy):
         self.policy_path = policy_path
 
     def trained_policy(self):
-        path = Path(self.policy_path or os.environ.get("FAIRAL_PANDA_POLICY", DEFAULT_POLICY))
+        path = policy_file(self.policy_path)
         if not path.exists():
-            raise FileNotFoundError(f"no PANDA policy at {path}; train one with "
-                                    f"`python -m fairal train-policy --dataset adult --out {path}`")
+            raise FileNotFoundError(f"no PANDA policy at {path}; {TRAIN_POLICY_HINT}")
         return _load(str(path), path.stat().st_mtime)
 
     def _query(self, model, X, unlabeled, labeled, y, n, groups):
@@ -79,7 +155,7 @@ class PandaSampling(ScoreBasedStrategy):
         else:
             raise PolicyMismatchError(
                 f"the PANDA policy reads {rep.n_features} input features (or {rep.dim} represented ones), "
-                f"got {X_items.shape[1]}; train a policy for this data set with `python -m fairal train-policy`")
+                f"got {X_items.shape[1]}; {TRAIN_POLICY_HINT}")
         unknown = sorted(set(map(str, groups)) - set(names))
         if unknown:
             raise PolicyMismatchError(
