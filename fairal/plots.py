@@ -111,7 +111,7 @@ def tradeoff_figure(frame: pd.DataFrame, disparity: str, *, utility: str = "f1",
                                           line=dict(width=2))))
     if threshold is not None and disparity not in HIGHER_IS_BETTER:
         figure.add_hline(y=threshold, line_dash="dash", line_color="grey",
-                         annotation_text=f"constraint ρ = {threshold:g}")
+                         annotation_text=f"constraint ρ = {threshold:g}", annotation_position="bottom left")
     figure.update_layout(xaxis_title=_label(utility), yaxis_title=_label(disparity),
                          margin=dict(l=10, r=10, t=40, b=10), showlegend=True,
                          legend=dict(orientation="h", y=-0.2, title_text="trainer · strategy"),

@@ -82,8 +82,8 @@ def policy_misfit(path: str | os.PathLike, dataset) -> str | None:
         return f"{path.name} cannot be read ({error})"
     meta, n_features = trained.metadata, trained.representation.n_features
     if n_features != dataset.X.shape[1]:
-        return (f"{path.name} reads {n_features} input features; {dataset.name} has {dataset.X.shape[1]} "
-                f"(it was trained on {meta.get('dataset')})")
+        return (f"{path.name}, trained on {meta.get('dataset')}, reads {n_features} input features; "
+                f"{dataset.name} has {dataset.X.shape[1]}")
     if meta.get("sensitive") != dataset.sensitive:
         return f"{path.name} was trained with the sensitive attribute {meta.get('sensitive')}, not {dataset.sensitive}"
     recorded = meta.get("feature_names")
