@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shlex
+import threading
 import time
 from pathlib import Path
 
@@ -62,8 +63,9 @@ WORKER_RETRY_SECONDS = 60.0
 
 @st.cache_resource(show_spinner=False)
 def _worker_attempts(path: str) -> dict:
-    """Per database, for this app process: when the last start failed and why."""
-    return {"failed_at": None, "error": None}
+    """Per database, for this app process: when the last start failed and why, and a lock so
+    that two sessions' first page runs do not both start a worker."""
+    return {"failed_at": None, "error": None, "lock": threading.Lock()}
 
 
 def ensure_background_worker() -> None:
@@ -79,16 +81,17 @@ def ensure_background_worker() -> None:
     if _worker_running(path):
         return
     attempts = _worker_attempts(str(path))
-    failed_at = attempts["failed_at"]
-    if failed_at is not None and time.monotonic() - failed_at < WORKER_RETRY_SECONDS:
-        return
-    try:
-        with st.spinner("Starting the background trainer…"):
-            ensure_worker(path)
-        attempts["failed_at"], attempts["error"] = None, None
-    except Exception as error:  # the app still works: sessions retrain inline then
-        logger.exception("could not start the background worker for %s", path)
-        attempts["failed_at"], attempts["error"] = time.monotonic(), str(error)
+    with attempts["lock"]:
+        failed_at = attempts["failed_at"]
+        if _worker_running(path) or (failed_at is not None and time.monotonic() - failed_at < WORKER_RETRY_SECONDS):
+            return
+        try:
+            with st.spinner("Starting the background trainer…"):
+                ensure_worker(path)
+            attempts["failed_at"], attempts["error"] = None, None
+        except Exception as error:  # the app still works: sessions retrain inline then
+            logger.exception("could not start the background worker for %s", path)
+            attempts["failed_at"], attempts["error"] = time.monotonic(), str(error)
 
 
 def worker_start_error() -> str | None:
@@ -174,6 +177,9 @@ def has_admin(s: Store) -> bool:
 SESSION_COOKIE = "fairal_session"
 _COOKIE_TOKEN = "fairal_session_token"
 _COOKIE_WRITE = "fairal_cookie_write"
+#: The cookie is written by the next few script runs, not one: a run that ends in a page switch
+#: (sign-in → Label) is replaced before the browser may have loaded its frame.
+_COOKIE_RUNS = 3
 
 
 def _cookie() -> str | None:
@@ -190,7 +196,7 @@ def sign_in(user: User, s: Store | None = None, *, token: str | None = None) -> 
     st.session_state[USER_KEY] = int(user.id)
     if token is None and s is not None:
         token = auth.start_session(s, user)
-        st.session_state[_COOKIE_WRITE] = token  # written by the next run (write_session_cookie)
+        st.session_state[_COOKIE_WRITE] = (token, _COOKIE_RUNS)  # written by the next runs (write_session_cookie)
     st.session_state[_COOKIE_TOKEN] = token
 
 
@@ -200,7 +206,7 @@ def sign_out(s: Store | None = None) -> None:
         auth.end_session(s, st.session_state.get(_COOKIE_TOKEN) or _cookie())
     for key in list(st.session_state.keys()):
         del st.session_state[key]
-    st.session_state[_COOKIE_WRITE] = ""  # clear the browser's cookie on the next run
+    st.session_state[_COOKIE_WRITE] = ("", _COOKIE_RUNS)  # clear the browser's cookie on the next runs
     if sso:
         st.logout()
 
@@ -211,13 +217,18 @@ def run_in_page(script: str) -> None:
 
 
 def write_session_cookie() -> None:
-    """Set (or clear) the session cookie in the browser, once, after a sign-in or sign-out.
+    """Set (or clear) the session cookie in the browser after a sign-in or sign-out (next few runs).
 
     The cookie is SameSite=Strict and holds only the random token (URL-safe characters: nothing to quote).
     """
-    token = st.session_state.pop(_COOKIE_WRITE, None)
-    if token is None:
+    pending = st.session_state.get(_COOKIE_WRITE)
+    if pending is None:
         return
+    token, runs = pending
+    if runs <= 1:
+        del st.session_state[_COOKIE_WRITE]
+    else:
+        st.session_state[_COOKIE_WRITE] = (token, runs - 1)
     age = int(auth.SESSION_DAYS * 86_400) if token else 0
     run_in_page(f"document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; SameSite=Strict';")
 

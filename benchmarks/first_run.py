@@ -82,7 +82,7 @@ def main() -> None:
     if (ROOT.parent / "shared").exists():
         os.symlink(ROOT.parent / "shared", folder / "shared")
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
-    install = "python3.11 -m venv .venv && . .venv/bin/activate && pip install -q -r requirements.txt"
+    install = "python3.11 -m venv .venv && . .venv/bin/activate && pip install -q -r requirements.txt 2>/dev/null"
     install_wall, install_cpu = timed(install, clone)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRAL_")}
@@ -139,6 +139,11 @@ def main() -> None:
         WebDriverWait(driver, 120, poll_frequency=0.1).until(
             lambda d: "6" in [c.text for c in d.find_elements(By.CSS_SELECTOR, '[data-testid="stTable"] td')])
         curves_shown = time.perf_counter() - start
+    except Exception:
+        driver.save_screenshot(str(folder / "failed.png"))
+        print(f"failed; the page as it was: {folder / 'failed.png'}", file=sys.stderr)
+        args.keep = True
+        raise
     finally:
         driver.quit()
         server.terminate()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fairal.auth import User, require_project_access
+from fairal.auth import AccessDenied, User, require_project_access
 from fairal.projects import Project, open_project
 
 __all__ = ["LabelingSession", "QueuedItem", "Progress"]
@@ -55,6 +55,13 @@ class Progress:
         return self.labeled >= self.budget
 
 
+def _require_active(store, project_id: int) -> None:
+    """An archived project takes no answers (its labels are kept until it is restored)."""
+    row = store.project(project_id)
+    if row.get("archived_at"):
+        raise AccessDenied(f"project {row['name']!r} is archived; an admin can restore it on the Setup page")
+
+
 class LabelingSession:
     """One annotator working on one project.
 
@@ -77,6 +84,7 @@ class LabelingSession:
             if not self.user.is_admin:
                 store.add_member(project_id, self.user.id)
         require_project_access(store, self.user, project_id)
+        _require_active(store, project_id)
         self.project = project or open_project(store, project_id)
         self.annotator_id = self.user.id
         self.retrain_after_label = retrain
@@ -97,6 +105,7 @@ class LabelingSession:
 
     def _check_access(self) -> None:
         require_project_access(self.store, self.user, self.project.id)
+        _require_active(self.store, self.project.id)
 
     def progress(self) -> Progress:
         pid = self.project.id

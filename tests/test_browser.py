@@ -245,7 +245,9 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     assert "Page not found" not in body(browser)
 
     # 7. Switching project in the sidebar gives the keyboard back to the page: "1" labels at once.
-    go(browser, "Label")
+    browser.get(f"{url}/label")  # an address typed by hand: still signed in (cookie), on that page
+    text_appears(browser, "Label · Adult (demo)")
+    assert "Sign in to fairal" not in body(browser)
     choose(browser, "label_project", PROJECT)
     text_appears(browser, f"Label · {PROJECT}")
     text_appears(browser, "10 / 20 labels")

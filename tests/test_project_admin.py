@@ -225,6 +225,11 @@ def test_archived_projects_leave_the_lists_and_the_worker(db, store, admin, germ
     assert [p["name"] for p in store.projects(include_archived=True)] == ["German"]
     assert worker.run_once(store) == []  # a label waits, but the project is archived
     assert store.label_count(german) == 1  # labels stay
+    with pytest.raises(AccessDenied, match="archived"):  # an open session takes no more answers
+        session.submit(session.next_item().item_id, 1)
+    with pytest.raises(AccessDenied, match="restore it on the Setup page"):
+        LabelingSession(store, german, annotator, retrain=False)
+    assert store.label_count(german) == 1
     restore_project(store, german, by=admin)
     assert [p["name"] for p in store.member_projects(annotator.id)] == ["German"]
     assert [r["budget"] for r in worker.run_once(store)] == [1]
