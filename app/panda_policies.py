@@ -78,8 +78,9 @@ def jobs_section(store, user, project) -> None:
 
     @st.fragment(run_every=2 if active else None)
     def show_jobs():
-        for job in store.policy_jobs(project.id)[:5]:
-            _show_job(store, user, project, job)
+        with state.store() as own:  # the fragment reruns on its own: its own connection
+            for job in own.policy_jobs(project.id)[:5]:
+                _show_job(own, user, project, job)
 
     show_jobs()
 
