@@ -212,8 +212,9 @@ def sign_out(s: Store | None = None) -> None:
 
 
 def run_in_page(script: str) -> None:
-    """Run a line of our own JavaScript in a zero-height, same-origin frame (never user text)."""
-    st.iframe(f'<body style="margin:0"><script>{script}</script></body>', height="content")
+    """Run a line of our own JavaScript in the page (never user text). In the sidebar, whose
+    bottom has room: an element in the main area would push the page down by its gap."""
+    st.sidebar.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
 def write_session_cookie() -> None:
@@ -242,7 +243,7 @@ def return_focus_to_page() -> None:
     A select box keeps the focus after a choice, so the next key press would type into it.
     """
     if st.session_state.pop(_RETURN_FOCUS, False):
-        run_in_page("const active = window.parent.document.activeElement; if (active) active.blur();")
+        run_in_page("if (document.activeElement) document.activeElement.blur();")
 
 
 def require_admin_page(user: User | None) -> User:

@@ -101,7 +101,7 @@ def tradeoff_figure(frame: pd.DataFrame, disparity: str, *, utility: str = "f1",
             customdata=part["budget"].astype(int).tolist(),  # plain numbers: read back as such by the browser
             hovertemplate=(f"<b>{name}</b><br>budget %{{customdata}}<br>{_label(utility)} %{{x:.3f}}"
                            f"<br>{_label(disparity)} %{{y:.3f}}<extra></extra>"),
-            line=dict(color=style["colour"], dash=style["dash"], width=2),
+            line=dict(color=_rgba(style["colour"], 0.45), dash=style["dash"], width=1.5),  # markers lead
             marker=dict(symbol=style["symbol"], color=style["colour"], opacity=0.85,
                         size=[7 + 11 * float(b) / budget_max for b in part["budget"]])))
         last = part.iloc[-1]

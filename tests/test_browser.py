@@ -160,12 +160,12 @@ def sign_in(driver, name, password):
 
 
 def trainer_paths(driver) -> dict:
-    """{trace name: (line colour, budgets)} of the disparity-vs-F-score chart's trainer paths."""
+    """{trace name: (marker colour, budgets)} of the disparity-vs-F-score chart's trainer paths."""
     return driver.execute_script("""
         const chart = document.querySelector('.st-key-curves_tradeoff .js-plotly-plot');
         if (!chart || !chart.data) return {};
         const out = {};
-        for (const t of chart.data) if (t.showlegend !== false) out[t.name] = [t.line.color, t.customdata];
+        for (const t of chart.data) if (t.showlegend !== false) out[t.name] = [t.marker.color, t.customdata];
         return out;""")
 
 

@@ -34,14 +34,14 @@ def test_each_trainer_has_its_own_colour_marker_and_dash(frame):
     figure = tradeoff_figure(frame, "demographic_parity_difference", threshold=0.1)
     paths = [t for t in figure.data if t.showlegend is not False]
     assert sorted(t.name for t in paths) == ["erm · entropy", "head · entropy"]
-    assert len({t.line.color for t in paths}) == 2
+    assert len({t.marker.color for t in paths}) == 2 and len({t.line.color for t in paths}) == 2
     assert len({t.marker.symbol for t in paths}) == 2
     assert len({t.line.dash for t in paths}) == 2
     assert figure.layout.legend.title.text == "trainer · strategy"
     assert not any(getattr(t.marker, "colorbar", None) and t.marker.showscale for t in figure.data)
     # the budget figures use the same colour for the same trainer
-    by_budget = {t.name: t.line.color for t in budget_figure(frame, "f1").data}
-    assert {t.name: t.line.color for t in paths} == by_budget
+    by_budget = {t.name: t.marker.color for t in budget_figure(frame, "f1").data}
+    assert {t.name: t.marker.color for t in paths} == by_budget
 
 
 def test_paths_follow_the_budget_and_show_it(frame):
