@@ -438,8 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--representation", default="pretrained", choices=["pretrained", "raw"],
                      help="pretrained: an MLP trained on the meta-train half (the PANDA policy's own, "
                           "when a panda method runs); raw: the encoded features")
-    sim.add_argument("--learner", default="erm", help="trainer of the non-fairlearn methods: erm (converged "
-                                                      "logistic regression) or head (PANDA's few-step head)")
+    sim.add_argument("--learner", default="erm",
+                     help="trainer of the methods without one of their own: erm (converged logistic regression), "
+                          "head (PANDA's few-step head), or fairlearn, forml, frtrain, irw, irwo, cvar "
+                          "(FR-Train and FORML validate on the seed examples)")
     sim.add_argument("--policy", help="PANDA policy file (the shipped Adult policy if omitted)")
     sim.add_argument("--rho", type=float, default=0.04, help="demographic-parity bound for fairlearn (and the plots)")
     sim.add_argument("--split-seed", type=int, default=0, help="seed of PANDA's split (meta-train half, pool, test)")

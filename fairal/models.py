@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "LogisticRegression",
     "MLP",
     "make_model",
+    "FitDetails",
     "FittedModel",
     "ModelFileError",
     "seeded",
@@ -96,17 +98,61 @@ class seeded:
         return self._fork.__exit__(*exc)
 
 
+def _frozen_array(values) -> np.ndarray | None:
+    if values is None:
+        return None
+    array = np.array(values)  # a copy, made read-only: the details are a record of one fit
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class FitDetails:
+    """What a trainer learned besides the classifier; a field is None when the trainer has none.
+
+    Per-row arrays refer to the training rows ``rows`` (indices into the data
+    passed to ``fit``), or to every row in order when ``rows`` is None; FORML
+    sets ``rows`` because it trains on a subset when it holds out its own exemplars.
+
+    * ``example_weights``: the weight each training row got (FORML: the learned
+      softmax weights, summing to 1; FR-Train: its final example weights in (0, 1];
+      IRW / IRWO / CVaR: the last weights computed).
+    * ``robustness_scores``: FR-Train's robustness discriminator on each row with
+      its given label (low = the label looks poisoned).
+    * ``label_trust``: how much the trainer trusts each row's label, 1 = an ordinary
+      row, low = suspected (FR-Train: ``robustness_scores``; FORML: ``example_weights × n``).
+      IRW's weights are not here: they favour hard rows, they do not judge labels.
+    * ``mixture_weights``: fairlearn's weights of the mixture's members (summing to 1).
+
+    Not saved by :meth:`FittedModel.to_bytes` (they describe the training, not the
+    classifier): a reloaded model has empty details.
+    """
+
+    example_weights: np.ndarray | None = None
+    robustness_scores: np.ndarray | None = None
+    label_trust: np.ndarray | None = None
+    mixture_weights: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("example_weights", "robustness_scores", "label_trust", "mixture_weights", "rows"):
+            object.__setattr__(self, name, _frozen_array(getattr(self, name)))
+
+
 class FittedModel:
     """A trained classifier: ``predict_proba``/``predict`` on numpy arrays.
 
     ``architecture`` holds what is needed to rebuild the module
-    (kind, n_features, n_classes, hidden); ``info`` holds what the trainer
-    wants to expose (e.g. per-example weights later), never needed to predict.
+    (kind, n_features, n_classes, hidden); ``details`` the trainer's typed
+    extras (:class:`FitDetails`); ``info`` anything else the trainer reports
+    (histories, diagnostics), never needed to predict.
     """
 
-    def __init__(self, module: nn.Module, *, architecture: dict, info: dict | None = None):
+    def __init__(self, module: nn.Module, *, architecture: dict, details: FitDetails | None = None,
+                 info: dict | None = None):
         self.module = module.eval()
         self.architecture = dict(architecture)
+        self.details = details or FitDetails()
         self.info = dict(info or {})
 
     @property

@@ -28,19 +28,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairal import crowd, metrics
+from fairal import crowd, metrics, training
 from fairal.crowd import SCALES
 from fairal.datasets import Dataset, DatasetError, load, load_csv, panda_split
 from fairal.models import FittedModel
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.strategies.panda import (TRAIN_POLICY_HINT, PandaSampling, policies_for, policy_file, policy_misfit,
                                      policy_ref)
-from fairal.trainers import TRAINERS, USES_VALIDATION, make_trainer
+from fairal.trainers import TRAINERS, USES_VALIDATION
 
 __all__ = [
     "ProjectSettings",
     "CsvSource",
     "Project",
+    "TrainingStep",
     "create_project",
     "open_project",
     "ensure_default_project",
@@ -228,6 +229,16 @@ def draw_initial(dataset: Dataset, candidates: np.ndarray, n_initial: int, seed:
     raise ProjectError(f"could not draw {n_initial} initial examples containing both classes; raise n_initial")
 
 
+@dataclass(frozen=True)
+class TrainingStep:
+    """What :meth:`Project.train_step` did: the store's record (model version, curve point), the
+    model, and the fit's seconds."""
+
+    recorded: dict
+    model: FittedModel
+    fit_seconds: float
+
+
 class Project:
     """Runtime view of a stored project: its dataset and the positions of each role."""
 
@@ -349,11 +360,9 @@ class Project:
         group = np.concatenate([self.dataset.group[self.seed], self.dataset.group[labeled]])
         return X, y, group
 
-    def evaluate(self, model: FittedModel) -> dict[str, float]:
-        """Every metric of :data:`fairal.metrics.METRICS` on the project's test set."""
-        data = self.dataset
-        return metrics.evaluate(data.y[self.test], model.predict(self.features[self.test]),
-                                sensitive_features=data.group[self.test])
+    def test_arrays(self):
+        """(X, y, group) of the held-out test set every curve point is measured on."""
+        return self.features[self.test], self.dataset.y[self.test], self.dataset.group[self.test]
 
     def ranking(self, model: FittedModel | None, labels: dict[int, int]):
         """(item_id, rank, score) for every unlabeled pool item, in the strategy's order."""
@@ -367,71 +376,63 @@ class Project:
                             np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
         params = {"policy_path": self.policy_path} if self.strategy_name == PandaSampling.name else {}
         strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]), **params)
-        order = strategy.rank(model, self.features, unlabeled, labeled, y, groups=self.dataset.group)
-        score_of = dict(zip(unlabeled.tolist(), strategy.last_scores_.tolist()))
-        return [(int(ids[p]), rank, float(score_of[int(p)])) for rank, p in enumerate(order.tolist())]
+        order, scores = strategy.rank(model, self.features, unlabeled, labeled, y, groups=self.dataset.group)
+        return [(int(ids[p]), rank, score) for rank, (p, score) in enumerate(zip(order.tolist(), scores.tolist()))]
 
-    def fit(self, store, trainer_name: str, labels: dict[int, int]) -> FittedModel:
-        """Train one trainer on seed + labels (with the validation set when it uses one)."""
-        X, y, group = self.training_arrays(labels)
-        validation = self.validation_arrays(store) if trainer_name in USES_VALIDATION else None
-        return make_trainer(trainer_name).fit((X, y, group), validation=validation)
+    def train_step(self, store, trainer_name: str, *, rerank: bool | None = None,
+                   extra: dict | None = None) -> TrainingStep:
+        """The training step: fit one trainer on seed + current labels (and the validation set when it
+        reads one), evaluate it on the test set, store the model version, its curve point and the
+        trainer's per-label suspicion scores, and re-rank the pool when this is the project's first
+        trainer and ``rerank`` is True, or, by default, when the strategy follows the model.
 
-    def record(self, store, trainer_name: str, model: FittedModel, labels: dict[int, int], label_seq: int, *,
-               extra: dict | None = None) -> dict:
-        """Evaluate on the test set and store the model version and its curve point.
-
-        The version's info holds the architecture, the label sequence number
-        it was trained on (how the worker knows what is out of date) and ``extra``.
+        The version's info holds the architecture, ``fit_seconds``, the label sequence number it was
+        trained on and the validation set's date (how the worker knows what is out of date) and ``extra``.
         """
-        n_labels = len(self.seed) + len(labels)
-        info = {**model.architecture, **(extra or {}), "label_seq": int(label_seq)}
+        label_seq = store.label_seq(self.id)  # read before the labels: never claims newer data
+        labels = self.training_labels(store)
+        uses_validation = trainer_name in USES_VALIDATION
+        fitted = training.fit(trainer_name, self.training_arrays(labels),
+                              validation=self.validation_arrays(store) if uses_validation else None)
+        model = fitted.model
+        info = {**model.architecture, "fit_seconds": round(fitted.seconds, 4), **(extra or {}),
+                "label_seq": int(label_seq)}
+        validation = store.validation_info(self.id) if uses_validation else None
+        if validation:
+            info["validation_at"] = validation["created_at"]
         recorded = store.record_evaluation(
             self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
-            metrics=self.evaluate(model), n_labels=n_labels, state=model.to_bytes(), info=info)
+            metrics=training.evaluate(model, self.test_arrays()), n_labels=len(self.seed) + len(labels),
+            state=model.to_bytes(), info=info)
         scores = self.label_suspicion(model, labels)
         if scores:
             store.set_item_scores(self.id, trainer_name, recorded["model_version_id"], scores)
-        return recorded
+        if rerank is None:
+            rerank = make_strategy(self.strategy_name).adaptive
+        if rerank and trainer_name == self.trainer_names[0]:
+            store.set_ranking(self.id, self.ranking(model, labels))
+        return TrainingStep(recorded, model, fitted.seconds)
 
     def label_suspicion(self, model: FittedModel, labels: dict[int, int]) -> dict[int, float]:
         """``{item_id: score}`` for the labeled pool items, low = the trainer doubts the label.
 
-        FR-Train: its robustness discriminator's score of (x, z, y); FORML: the
-        learned example weight (× n, so 1 = average). Other trainers say nothing.
-        Training rows are the seed set, then ``labels`` in order (``training_arrays``).
+        The model's ``details.label_trust``: FR-Train's robustness discriminator's
+        score of (x, z, y); FORML's learned example weight (× n, so 1 = average).
+        Other trainers say nothing. Training rows are the seed set, then ``labels``
+        in order (``training_arrays``).
         """
-        info = model.info or {}
-        if "robustness_scores" in info:
-            scores, rows = np.asarray(info["robustness_scores"], dtype=float), None
-        elif "weights" in info and "train_index" in info:
-            scores = np.asarray(info["weights"], dtype=float) * len(info["weights"])
-            rows = np.asarray(info["train_index"])
-        else:
+        details = getattr(model, "details", None)
+        if details is None or details.label_trust is None:
             return {}
-        rows = np.arange(len(scores)) if rows is None else rows
+        scores = np.asarray(details.label_trust, dtype=float)
+        rows = np.arange(len(scores)) if details.rows is None else np.asarray(details.rows)
         items = list(labels)
         return {int(items[r - len(self.seed)]): float(v) for r, v in zip(rows, scores) if r >= len(self.seed)}
 
     def retrain(self, store, *, rerank: bool | None = None) -> list[dict]:
-        """Train every trainer on seed + current labels, evaluate on the test set, record a curve point.
-
-        Then re-rank the unlabeled pool with the first trainer's model when
-        ``rerank`` is True, or, by default, when the strategy is adaptive (its
-        ranking follows the model). Returns what the store recorded.
-        """
-        label_seq = store.label_seq(self.id)
-        labels = self.training_labels(store)
-        recorded, first_model = [], None
-        for trainer_name in self.trainer_names:
-            model = self.fit(store, trainer_name, labels)
-            first_model = first_model or model
-            recorded.append(self.record(store, trainer_name, model, labels, label_seq))
-        if rerank is None:
-            rerank = make_strategy(self.strategy_name).adaptive
-        if rerank:
-            store.set_ranking(self.id, self.ranking(first_model, labels))
-        return recorded
+        """:meth:`train_step` for every trainer of the project (the inline path: no background
+        worker); returns what the store recorded."""
+        return [self.train_step(store, name, rerank=rerank).recorded for name in self.trainer_names]
 
 
 def _class_names(names, dataset: Dataset) -> list[str]:

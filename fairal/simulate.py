@@ -17,7 +17,10 @@ A *method* is a query strategy plus the trainer that learns from its labels
   ``query_batch`` labels with the model retrained on everything labeled so
   far; non-adaptive ones (random, group-aware random, PANDA) rank the pool once.
 - Each checkpoint in ``budgets`` trains the method's trainer on seed +
-  selected labels and evaluates every metric on the test set.
+  selected labels and evaluates every metric on the test set, through the
+  same step as the app (:mod:`fairal.training`). Trainers that read a clean
+  validation set (FR-Train, FORML) get the seed examples, as a project does
+  before a crowd-built set exists.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from fairal import metrics
+from fairal import training
 from fairal.datasets import Dataset, panda_split
 from fairal.methods import METHODS, Method
 from fairal.projects import draw_initial
 from fairal.representation import pretrain_representation
 from fairal.strategies import STRATEGIES, make_strategy
-from fairal.trainers import TRAINERS, make_trainer
+from fairal.trainers import TRAINERS
 
 __all__ = ["Method", "METHODS", "simulate", "default_budgets", "summarise", "read_simulation"]
 
@@ -132,9 +135,10 @@ def _run(dataset, features, split, initial, name, seed, budgets, query_batch, tr
          trainer_params, strategy_params) -> list[dict]:
     method = METHODS[name]
     strategy = make_strategy(method.strategy, random_state=seed, **strategy_params)
-    trainer = make_trainer(trainer_name, **trainer_params)
     y, group = dataset.y, dataset.group
-    test_X, test_y, test_group = features[split.test], y[split.test], group[split.test]
+    test = features[split.test], y[split.test], group[split.test]
+    # As in a project before a crowd-built set exists: the seed examples are the clean validation set.
+    validation = features[initial], y[initial], group[initial]
     selected: list[int] = []
     unlabeled = np.asarray(split.pool, dtype=np.int64)
     select_seconds = fit_seconds = 0.0
@@ -142,10 +146,10 @@ def _run(dataset, features, split, initial, name, seed, budgets, query_batch, tr
     def fit():
         nonlocal fit_seconds
         labeled = np.concatenate([initial, np.asarray(selected, dtype=np.int64)])
-        start = time.perf_counter()
-        model = trainer.fit((features[labeled], y[labeled], group[labeled]))
-        fit_seconds += time.perf_counter() - start
-        return model, labeled
+        fitted = training.fit(trainer_name, (features[labeled], y[labeled], group[labeled]),
+                              validation=validation, params=trainer_params)
+        fit_seconds += fitted.seconds
+        return fitted.model, labeled
 
     model, labeled = fit()
     order = None  # a non-adaptive strategy's one ranking
@@ -155,7 +159,7 @@ def _run(dataset, features, split, initial, name, seed, budgets, query_batch, tr
             start = time.perf_counter()
             if not strategy.adaptive:
                 if order is None:
-                    order = strategy.rank(model, features, unlabeled, labeled, y[labeled], groups=group)
+                    order = strategy.rank(model, features, unlabeled, labeled, y[labeled], groups=group).order
                 picks = order[len(selected):budget]
             else:
                 n = min(query_batch, budget - len(selected))
@@ -167,7 +171,7 @@ def _run(dataset, features, split, initial, name, seed, budgets, query_batch, tr
                 model, labeled = fit()
         if len(labeled) != len(initial) + len(selected):
             model, labeled = fit()
-        scores = metrics.evaluate(test_y, model.predict(test_X), sensitive_features=test_group)
+        scores = training.evaluate(model, test)
         rows.append({"method": name, "strategy": method.strategy, "trainer": trainer_name, "seed": seed,
                      "budget": budget, "n_labels": len(labeled), **scores,
                      "select_seconds": select_seconds, "fit_seconds": fit_seconds})

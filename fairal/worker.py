@@ -34,7 +34,6 @@ from pathlib import Path
 
 from fairal.projects import Project, open_project
 from fairal.store import Store
-from fairal.strategies import make_strategy
 from fairal.trainers import USES_VALIDATION
 
 __all__ = ["Worker", "ensure_worker", "worker_running", "stop_worker", "lock_path"]
@@ -114,20 +113,10 @@ class Worker:
         if thread:
             thread.start()
         try:
-            label_seq = store.label_seq(project.id)  # read before the labels: never claims newer data
-            labels = project.training_labels(store)
-            start = time.perf_counter()
-            model = project.fit(store, trainer, labels)
-            seconds = time.perf_counter() - start
-            validation = store.validation_info(project.id) if trainer in USES_VALIDATION else None
-            extra = {"fit_seconds": round(seconds, 4), "worker": self.owner}
-            if validation:
-                extra["validation_at"] = validation["created_at"]
-            recorded = project.record(store, trainer, model, labels, label_seq, extra=extra)
+            step = project.train_step(store, trainer, extra={"worker": self.owner})
+            recorded = step.recorded
             logger.info("project %s: %s trained on %d labels in %.2f s (version %s)", project.name, trainer,
-                        len(labels), seconds, recorded.get("model_version_id"))
-            if trainer == project.trainer_names[0] and make_strategy(project.strategy_name).adaptive:
-                store.set_ranking(project.id, project.ranking(model, labels))
+                        recorded["budget"], step.fit_seconds, recorded.get("model_version_id"))
             return recorded
         finally:
             beating.set()

@@ -61,7 +61,7 @@ def test_model_describes_itself_but_has_no_bytes(fitted):
     assert isinstance(fitted, MixtureModel)
     assert fitted.to_bytes() is None
     assert json.loads(json.dumps(fitted.architecture))["constraint"] == "demographic_parity"
-    assert sum(fitted.info["weights"]) == pytest.approx(1.0)
+    assert fitted.details.mixture_weights.sum() == pytest.approx(1.0)
 
 
 def test_equalized_odds_option(adult, split):

@@ -30,6 +30,10 @@ def ask(strategy, adult, labeled, pool, n=1, model="unused"):
     return strategy.query(model, adult.X, pool, labeled, adult.y[labeled], n, groups=adult.group)
 
 
+def rank(strategy, adult, labeled, pool, model="unused"):
+    return strategy.rank(model, adult.X, pool, labeled, adult.y[labeled], groups=adult.group)
+
+
 @pytest.fixture(scope="module")
 def rounds(adult, start):
     """Each round both variants pick one item; the exact pick is labeled and the loop goes on."""
@@ -37,9 +41,10 @@ def rounds(adult, start):
     records = []
     for _ in range(ROUNDS):
         exact, fast = FAL("exact", random_state=0), FAL("fast", random_state=0)
-        pick = ask(exact, adult, labeled, pool)[0]
-        records.append({"exact": exact, "fast": fast, "exact_pick": pick,
-                        "fast_pick": ask(fast, adult, labeled, pool)[0], "pool": pool})
+        exact_ranking, fast_ranking = rank(exact, adult, labeled, pool), rank(fast, adult, labeled, pool)
+        pick = exact_ranking.order[0]
+        records.append({"exact": exact, "fast": fast, "exact_pick": pick, "fast_pick": fast_ranking.order[0],
+                        "exact_ranking": exact_ranking, "fast_ranking": fast_ranking, "pool": pool})
         labeled, pool = np.append(labeled, pick), pool[pool != pick]
     return records
 
@@ -63,9 +68,10 @@ def test_fast_expected_disparity_tracks_exact(rounds):
 @pytest.mark.parametrize("variant", ["exact", "fast"])
 def test_scores_lie_in_the_unit_interval(rounds, variant):
     for r in rounds:
-        scores = r[variant].last_scores_
+        order, scores = r[f"{variant}_ranking"]
+        np.testing.assert_array_equal(np.sort(order), r["pool"])
         assert scores.shape == (len(r["pool"]),) and np.all((scores >= 0) & (scores <= 1))
-        assert scores.max() == pytest.approx(scores[np.searchsorted(r["pool"], r[f"{variant}_pick"])])
+        assert np.all(np.diff(scores) <= 0)
 
 
 def test_alpha_one_is_entropy_ranking(adult, start):
@@ -81,7 +87,9 @@ def test_batch_returns_distinct_pool_items_by_score(adult, start):
     strategy = FAL(random_state=0)
     chosen = ask(strategy, adult, labeled, pool, n=15)
     assert len(set(chosen)) == 15 and set(chosen) <= set(pool)
-    np.testing.assert_array_equal(chosen, pool[np.argsort(-strategy.last_scores_, kind="stable")[:15]])
+    ranking = rank(strategy, adult, labeled, pool)
+    np.testing.assert_array_equal(chosen, ranking.order[:15])
+    assert np.all(np.diff(ranking.scores) <= 0)
 
 
 def test_refining_every_candidate_gives_the_exact_disparities(adult, start):
@@ -102,21 +110,22 @@ def test_skipping_rows_that_cannot_flip_is_exact(adult, start):
 def test_nested_picks_the_fairest_of_the_most_uncertain(adult, start):
     labeled, pool = start
     strategy = FAL(nested_top_k=10, random_state=0)
-    pick = ask(strategy, adult, labeled, pool)[0]
+    order, scores = rank(strategy, adult, labeled, pool)
     computed = ~np.isnan(strategy.last_expected_disparity_)
     assert computed.sum() == 10
-    assert strategy.last_expected_disparity_[np.searchsorted(pool, pick)] == np.nanmin(strategy.last_expected_disparity_)
-    assert np.all(strategy.last_scores_[computed] >= 1) and np.all(strategy.last_scores_[~computed] <= 1)
+    assert strategy.last_expected_disparity_[np.searchsorted(pool, order[0])] == np.nanmin(strategy.last_expected_disparity_)
+    assert set(order[:10]) == set(pool[computed])  # the k considered come first, scored in [1, 2]
+    assert np.all(scores[:10] >= 1) and np.all(scores[10:] <= 1)
 
 
 def test_constant_disparity_gives_a_zero_fairness_term(adult, start):
     labeled, pool = start
     one_group = np.full(len(adult), "everyone", dtype=object)
     strategy = FAL(alpha=0.6)
-    strategy.query("unused", adult.X, pool, labeled, adult.y[labeled], 1, groups=one_group)
+    _, scores = strategy.rank("unused", adult.X, pool, labeled, adult.y[labeled], groups=one_group)
     np.testing.assert_array_equal(strategy.last_expected_disparity_, 0.0)
-    assert not np.isnan(strategy.last_scores_).any()
-    assert strategy.last_scores_.max() == pytest.approx(0.6)
+    assert not np.isnan(scores).any()
+    assert scores.max() == pytest.approx(0.6)
 
 
 def test_reference_set_is_a_seeded_subsample_of_the_pool(adult, start):

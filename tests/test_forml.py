@@ -130,7 +130,7 @@ def test_forml_downweights_corrupted_labels(corrupted_digits):
     changed[corrupted_digits["changed"]] = True
     assert w[changed].mean() < w[~changed].mean() - 0.1
     assert uniform.info["w"].std() == 0
-    np.testing.assert_allclose(forml.info["weights"].sum(), 1.0)
+    np.testing.assert_allclose(forml.details.example_weights.sum(), 1.0)
 
 
 def test_condensation_drops_lowest_ema_and_retrains(corrupted_digits):
@@ -148,7 +148,7 @@ def test_holds_out_exemplars_when_no_validation():
     y = (X[:, 0] > 0).astype(int)
     group = np.where(rng.random(200) < 0.1, "b", "a")
     model = FORMLTrainer(model="logistic", epochs=2).fit((X, y, group))
-    held = np.setdiff1d(np.arange(200), model.info["train_index"])
+    held = np.setdiff1d(np.arange(200), model.details.rows)
     assert 15 <= len(held) <= 25
     assert (group[held] == "b").sum() >= 3
     assert model.info["groups"] == ["a", "b"]

@@ -51,11 +51,11 @@ def test_chosen_group_matches_the_trained_models_accuracy(setting):
 def test_worse_group_first_then_the_rest(setting):
     adult, _, _, unlabeled = setting
     strategy = GroupAwareRandomSampling(random_state=0)
-    ranking = strategy.rank(ConstantModel(), adult.X, unlabeled, setting[2], adult.y[setting[2]], groups=adult.group)
+    order, _ = strategy.rank(ConstantModel(), adult.X, unlabeled, setting[2], adult.y[setting[2]], groups=adult.group)
     n_men = int((adult.group[unlabeled] == "Male").sum())
-    assert np.all(adult.group[ranking[:n_men]] == "Male")
-    assert np.all(adult.group[ranking[n_men:]] == "Female")
-    np.testing.assert_array_equal(np.sort(ranking), unlabeled)
+    assert np.all(adult.group[order[:n_men]] == "Male")
+    assert np.all(adult.group[order[n_men:]] == "Female")
+    np.testing.assert_array_equal(np.sort(order), unlabeled)
 
 
 def test_query_beyond_the_group_fills_from_the_rest(setting):
@@ -67,12 +67,12 @@ def test_query_beyond_the_group_fills_from_the_rest(setting):
 
 
 def test_scores_mark_the_group(setting):
-    adult, _, _, unlabeled = setting
-    strategy = GroupAwareRandomSampling(random_state=0)
-    query(strategy, setting, 1, model=ConstantModel())
-    in_group = adult.group[unlabeled] == "Male"
-    assert np.all((strategy.last_scores_[in_group] >= 1) & (strategy.last_scores_[in_group] < 2))
-    assert np.all((strategy.last_scores_[~in_group] >= 0) & (strategy.last_scores_[~in_group] < 1))
+    adult, _, labeled, unlabeled = setting
+    order, scores = GroupAwareRandomSampling(random_state=0).rank(ConstantModel(), adult.X, unlabeled, labeled,
+                                                                  adult.y[labeled], groups=adult.group)
+    in_group = adult.group[order] == "Male"
+    assert np.all((scores[in_group] >= 1) & (scores[in_group] < 2))
+    assert np.all((scores[~in_group] >= 0) & (scores[~in_group] < 1))
 
 
 def test_seeded_and_random_within_the_group(setting):

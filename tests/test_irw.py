@@ -84,7 +84,7 @@ def test_shared_forward_pass_trains_exactly_like_the_two_pass_loop(small, traine
     base = trainer_cls.__mro__[-2]._weighted_batch
     monkeypatch.setattr(trainer_cls, "_weighted_batch", base)
     slow = trainer_cls(0.2, epochs=2, hidden=(8,), random_state=0).fit((X, y))
-    assert np.allclose(fast.info["weights"], slow.info["weights"], atol=1e-5)
+    assert np.allclose(fast.details.example_weights, slow.details.example_weights, atol=1e-5)
     for a, b in zip(fast.module.parameters(), slow.module.parameters()):
         assert torch.allclose(a, b, atol=1e-5)
 
@@ -133,8 +133,8 @@ def test_irw_improves_worst_group_accuracy_over_erm():
 
 def test_cvar_with_alpha_one_is_plain_mean_loss(small):
     X, y, _ = small
-    info = CVaRTrainer(1.0, model="logistic", epochs=2).fit((X, y)).info
-    assert (info["weights"] == 1).all()
+    details = CVaRTrainer(1.0, model="logistic", epochs=2).fit((X, y)).details
+    assert (details.example_weights == 1).all()
 
 
 @pytest.mark.parametrize("trainer", [
@@ -151,13 +151,13 @@ def test_group_is_not_used(small, trainer):
     c = trainer.fit((X, y))
     assert np.array_equal(a.decision_function(X), b.decision_function(X))
     assert np.array_equal(a.decision_function(X), c.decision_function(X))
-    assert np.array_equal(a.info["weights"], c.info["weights"])
+    assert np.array_equal(a.details.example_weights, c.details.example_weights)
 
 
 @pytest.mark.parametrize("scheme", ["local", "global"])
 def test_info_weights_one_per_example(small, scheme):
     X, y, _ = small
-    w = IRWTrainer(0.1, scheme=scheme, hidden=(8,), epochs=1).fit((X, y)).info["weights"]
+    w = IRWTrainer(0.1, scheme=scheme, hidden=(8,), epochs=1).fit((X, y)).details.example_weights
     assert w.shape == (300,) and (w >= 0).all()
     if scheme == "global":
         assert w.sum() == pytest.approx(300, rel=1e-4)
@@ -168,7 +168,7 @@ def test_irwo_reports_outliers_with_zero_weight(small):
     model = IRWOTrainer(0.1, scheme="global", hidden=(8,), epochs=1, dbscan_eps=0.02).fit((X, y))
     outliers = model.info["outliers"]
     assert len(outliers) > 0
-    assert (model.info["weights"][outliers] == 0).all()
+    assert (model.details.example_weights[outliers] == 0).all()
 
 
 def test_names_and_irwo_defaults():
@@ -181,7 +181,7 @@ def test_cvar_trains(small):
     model = CVaRTrainer(0.2, model="logistic", epochs=3).fit((X, y))
     assert model.predict(X).shape == (300,)
     # batches of 32 keep ceil(6.4) = 7 (weight 32/7); the last batch of 12 keeps 3 (weight 4)
-    assert np.unique(model.info["weights"]) == pytest.approx([0.0, 4.0, 32 / 7])
+    assert np.unique(model.details.example_weights) == pytest.approx([0.0, 4.0, 32 / 7])
 
 
 @pytest.mark.parametrize("trainer, message", [
@@ -225,7 +225,7 @@ def test_global_weights_cover_one_whole_class_when_w_is_one_class(small):
 
 def test_global_weights_depend_on_alpha(small):
     X, y, _ = small
-    w = [IRWTrainer(a, scheme="global", hidden=(8,), epochs=1).fit((X, y)).info["weights"] for a in (0.05, 0.5)]
+    w = [IRWTrainer(a, scheme="global", hidden=(8,), epochs=1).fit((X, y)).details.example_weights for a in (0.05, 0.5)]
     assert not np.allclose(w[0], w[1])
 
 
@@ -248,7 +248,7 @@ def test_global_refresh_fixes_collapse():
 def test_uniform_mix_floors_weights(small):
     X, y, _ = small
     for scheme in ("local", "global"):
-        w = IRWTrainer(0.1, scheme=scheme, uniform_mix=0.5, hidden=(8,), epochs=1).fit((X, y)).info["weights"]
+        w = IRWTrainer(0.1, scheme=scheme, uniform_mix=0.5, hidden=(8,), epochs=1).fit((X, y)).details.example_weights
         assert w.min() >= 0.5 - 1e-5
-    w = IRWTrainer(0.1, scheme="global", uniform_mix=0.5, hidden=(8,), epochs=1).fit((X, y)).info["weights"]
+    w = IRWTrainer(0.1, scheme="global", uniform_mix=0.5, hidden=(8,), epochs=1).fit((X, y)).details.example_weights
     assert w.sum() == pytest.approx(300, rel=1e-4)

@@ -7,6 +7,7 @@ from fairal.datasets import load_compas
 from fairal.metrics import METRICS
 from fairal.plots import simulation_figures
 from fairal.simulate import METHODS, simulate, summarise
+from fairal.trainers import TRAINERS
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +163,14 @@ def test_a_simulation_is_checked_against_the_project_it_is_drawn_beside(small_ru
     path.write_bytes(b"\x00\xff not a table")
     with pytest.raises(ValueError):
         read_simulation(path, dataset="compas", sensitive="race", metric="f1")
+
+
+@pytest.mark.parametrize("learner", sorted(TRAINERS))
+def test_simulate_runs_every_trainer_the_app_offers(compas, learner):
+    """FR-Train and FORML included: they get the seed examples as their clean validation set."""
+    fast = {"frtrain": {"epochs": 3}, "forml": {"epochs": 3}, "irw": {"epochs": 3}, "irwo": {"epochs": 3},
+            "cvar": {"epochs": 3}, "erm": {}, "head": {}, "fairlearn": {"max_iter": 5}}
+    frame = simulate(compas, ["random"], seeds=[0], budgets=[0, 20], n_initial=30, representation="raw",
+                     learner=learner, trainer_params={learner: fast.get(learner, {})})
+    assert list(frame["trainer"]) == [learner, learner] and list(frame["budget"]) == [0, 20]
+    assert frame["f1"].between(0, 1).all() and (frame["fit_seconds"] > 0).all()

@@ -39,21 +39,21 @@ def test_entropy_and_margin_rank_alike_for_two_classes(setting):
     assert len(set(by_entropy) & set(by_margin)) >= 98  # equal up to float ties
 
 
-def test_scores_stay_inspectable(setting):
+def test_rank_returns_the_scores_with_the_order(setting):
     adult, model, _, unlabeled = setting
-    strategy = EntropySampling()
-    chosen = strategy.query(model, adult.X, unlabeled, n=5)
-    assert strategy.last_scores_.shape == (len(unlabeled),)
-    top = strategy.last_scores_[np.searchsorted(unlabeled, chosen[0])]
-    assert top == pytest.approx(strategy.last_scores_.max())
-    assert strategy.last_scores_.max() <= np.log(2) + 1e-9
+    order, scores = EntropySampling().rank(model, adult.X, unlabeled)
+    assert scores.shape == (len(unlabeled),) and scores.dtype == np.float64
+    p = np.clip(model.predict_proba(adult.X[order]), 1e-12, 1.0)
+    np.testing.assert_allclose(scores, -(p * np.log(p)).sum(axis=1), atol=1e-9)
+    assert np.all(np.diff(scores) <= 0) and scores.max() <= np.log(2) + 1e-9
+    np.testing.assert_array_equal(EntropySampling().query(model, adult.X, unlabeled, n=5), order[:5])
 
 
 def test_random_is_seeded_and_a_permutation(setting):
     adult, _, _, unlabeled = setting
-    first = RandomSampling(random_state=7).rank(None, adult.X, unlabeled)
-    again = RandomSampling(random_state=7).rank(None, adult.X, unlabeled)
-    other = RandomSampling(random_state=8).rank(None, adult.X, unlabeled)
+    first = RandomSampling(random_state=7).rank(None, adult.X, unlabeled).order
+    again = RandomSampling(random_state=7).rank(None, adult.X, unlabeled).order
+    other = RandomSampling(random_state=8).rank(None, adult.X, unlabeled).order
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     np.testing.assert_array_equal(np.sort(first), unlabeled)

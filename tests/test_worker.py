@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fairal.projects import ProjectSettings, create_project
+from fairal.projects import ProjectSettings, create_project, open_project
 from fairal.session import LabelingSession
 from fairal.store import Store
 from fairal.worker import Worker, stop_worker, worker_running
@@ -72,6 +73,33 @@ def test_validation_set_change_retrains_the_robust_trainer_only(db):
         store.set_validation_labels(1, {i: k % 2 for k, i in enumerate(pool)}, method="majority_vote")
         assert [r["trainer"] for r in worker.run_once(store)] == ["forml"]
         assert worker.run_once(store) == []
+
+
+def test_inline_retraining_and_the_worker_take_the_same_step(db, tmp_path):
+    """One training step for both paths: what the inline path records (with the validation set's
+    date) leaves the worker nothing to redo, and both record the same numbers for the same labels."""
+    with Store(db) as store:
+        pool = store.item_ids(1, "pool")[:30]
+        store.set_validation_labels(1, {i: k % 2 for k, i in enumerate(pool)}, method="majority_vote")
+        label(store, 4)
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:  # the same labels, another database
+        source.backup(target)
+    with Store(db) as store:
+        inline = {r["trainer"]: r for r in open_project(store, 1).retrain(store)}
+        assert Worker(db, debounce=0.0).run_once(store) == []  # nothing is out of date after the inline step
+        infos = {t: store.latest_model_version(1, t)["info"] for t in ("erm", "forml")}
+        assert infos["forml"]["validation_at"] == store.validation_info(1)["created_at"]
+        assert all({"fit_seconds", "label_seq"} <= set(info) for info in infos.values())
+        inline_f1 = store.curve_frame(1).set_index("id")["f1"]
+    with Store(copy) as other:
+        by_worker = {r["trainer"]: r for r in Worker(copy, debounce=0.0).run_once(other)}
+        assert sorted(by_worker) == ["erm", "forml"]
+        worker_f1 = other.curve_frame(1).set_index("id")["f1"]
+    for trainer in ("erm", "forml"):
+        assert by_worker[trainer]["budget"] == inline[trainer]["budget"] == 4
+        assert worker_f1[by_worker[trainer]["curve_point_id"]] == pytest.approx(
+            inline_f1[inline[trainer]["curve_point_id"]])
 
 
 def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):

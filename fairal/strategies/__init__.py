@@ -1,6 +1,6 @@
-"""Query strategies behind one small base (``query(...) -> pool positions``)."""
+"""Query strategies behind one small base (``rank(...) -> Ranking``, ``query(...) -> pool positions``)."""
 
-from fairal.strategies._base import EmptyPoolError, PoolExhaustedError, QueryStrategy, ScoreBasedStrategy
+from fairal.strategies._base import EmptyPoolError, PoolExhaustedError, QueryStrategy, Ranking, ScoreBasedStrategy
 from fairal.strategies.fal import FAL, ExactFAL
 from fairal.strategies.group_random import GroupAwareRandomSampling
 from fairal.strategies.panda import PandaSampling
@@ -9,6 +9,7 @@ from fairal.strategies.uncertainty import EntropySampling, MarginSampling, Rando
 __all__ = [
     "QueryStrategy",
     "ScoreBasedStrategy",
+    "Ranking",
     "EmptyPoolError",
     "PoolExhaustedError",
     "RandomSampling",
@@ -30,8 +31,8 @@ STRATEGIES = {
                 PandaSampling)
 }
 
-#: Too slow to re-rank a large pool after every label (minutes per query); simulate and tests only.
-OFFLINE_ONLY = frozenset({"fal_exact"})
+#: Names of the strategies with ``offline_only`` set (too slow for projects and the app).
+OFFLINE_ONLY = frozenset(name for name, cls in STRATEGIES.items() if cls.offline_only)
 
 
 def make_strategy(name: str, **params) -> QueryStrategy:

@@ -137,8 +137,6 @@ class FAL(QueryStrategy):
 
     Attributes
     ----------
-    last_scores_ : ndarray, shape (len(unlabeled),)
-        Score of every candidate, in the order ``unlabeled`` was given.
     last_expected_disparity_ : ndarray, shape (len(unlabeled),)
         ``E_x`` of every candidate (NaN where not computed).
     last_disparity_ : ndarray, shape (len(unlabeled), 2)
@@ -188,7 +186,7 @@ class FAL(QueryStrategy):
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
 
-    def _query(self, model, X, unlabeled, labeled, y, n, groups) -> np.ndarray:
+    def _pool_scores(self, model, X, unlabeled, labeled, y, groups) -> np.ndarray:
         self._check_params()
         if labeled is None or y is None or len(labeled) == 0:
             raise ValueError(f"the {self.name!r} strategy needs labeled examples (labeled and y); got none")
@@ -204,13 +202,11 @@ class FAL(QueryStrategy):
         self.last_expected_disparity_ = np.full(m, np.nan)
         self.last_disparity_ = np.full((m, 2), np.nan)
         if len(np.unique(y)) < 2:
-            return self._fallback(model, X, unlabeled, y, n)
+            return self._fallback(model, X, unlabeled, y)
         # Single-threaded BLAS: the numpy/scipy work here is small, and OpenBLAS
         # threads competing with torch's OpenMP threads slowed refits ~10× on two cores.
         with threadpool_limits(1, user_api="blas"):
-            scores = self._scores(X, unlabeled, labeled, y, groups)
-        self.last_scores_ = scores
-        return unlabeled[np.argsort(-scores, kind="stable")[:n]]
+            return self._scores(X, unlabeled, labeled, y, groups)
 
     def _scores(self, X, unlabeled, labeled, y, groups) -> np.ndarray:
         m = len(unlabeled)
@@ -262,13 +258,11 @@ class FAL(QueryStrategy):
         scores[considered] = 1.0 + fairness + 1e-9 * entropy[considered]
         return scores
 
-    def _fallback(self, model, X, unlabeled, y, n) -> np.ndarray:
+    def _fallback(self, model, X, unlabeled, y) -> np.ndarray:
         logger.warning("FAL: the labeled examples hold one class only (%d); ranking by the model's entropy",
                        int(y[0]))
         proba = np.clip(model.predict_proba(X[unlabeled]), 1e-12, 1.0)
-        scores = _minmax(-(proba * np.log(proba)).sum(axis=1))
-        self.last_scores_ = scores
-        return unlabeled[np.argsort(-scores, kind="stable")[:n]]
+        return _minmax(-(proba * np.log(proba)).sum(axis=1))
 
     # ------------------------------------------------------------ the learner
     @staticmethod
@@ -392,6 +386,7 @@ class ExactFAL(FAL):
     """:class:`FAL` with ``method="exact"`` by default: ``2·|U|`` refits per query."""
 
     name = "fal_exact"
+    offline_only = True  # 2·|U| refits per query: minutes on a real pool
 
     def __init__(self, method: Literal["fast", "exact"] = "exact", **params):
         # Same parameters as FAL; only the default method differs (registry name "fal_exact").

@@ -41,13 +41,12 @@ class GroupAwareRandomSampling(QueryStrategy):
         The group the last query favoured.
     group_accuracy_ : dict
         Accuracy of ``model`` on each group's labeled examples at the last query.
-    last_scores_ : ndarray, shape (len(unlabeled),)
     """
 
     name = "group_random"
     adaptive = False  # the group is chosen once, by h0 (PANDA §4.1)
 
-    def _query(self, model, X, unlabeled, labeled, y, n, groups) -> np.ndarray:
+    def _pool_scores(self, model, X, unlabeled, labeled, y, groups) -> np.ndarray:
         if groups is None:
             raise ValueError(f"the {self.name!r} strategy needs the sensitive group of every row (groups=...)")
         groups = np.asarray(groups)
@@ -66,6 +65,4 @@ class GroupAwareRandomSampling(QueryStrategy):
         self.chosen_group_ = min(self.group_accuracy_, key=self.group_accuracy_.get)
         logger.info("group-aware random: %s is served worst (accuracy %s)", self.chosen_group_, self.group_accuracy_)
         u = np.random.default_rng(self.random_state).random(len(unlabeled))
-        scores = u + (groups[unlabeled].astype(str) == self.chosen_group_)
-        self.last_scores_ = scores
-        return unlabeled[np.argsort(-scores, kind="stable")[:n]]
+        return u + (groups[unlabeled].astype(str) == self.chosen_group_)

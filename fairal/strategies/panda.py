@@ -130,15 +130,13 @@ class PandaSampling(ScoreBasedStrategy):
             raise FileNotFoundError(f"no PANDA policy at {path}; {TRAIN_POLICY_HINT}")
         return _load(str(path), path.stat().st_mtime)
 
-    def _query(self, model, X, unlabeled, labeled, y, n, groups):
+    def _pool_scores(self, model, X, unlabeled, labeled, y, groups):
         if groups is None:
             raise ValueError("the 'panda' strategy needs the sensitive group of every row (groups=...)")
-        self.last_scores_ = self.score_items(X[unlabeled], np.asarray(groups)[unlabeled])
-        order = np.argsort(-self.last_scores_, kind="stable")[:n]
-        return unlabeled[order]
+        return self.score_items(X[unlabeled], np.asarray(groups)[unlabeled])
 
-    def score(self, model, X_unlabeled):  # pragma: no cover - _query passes the groups itself
-        raise NotImplementedError("PandaSampling scores need groups; call query()")
+    def score(self, model, X_unlabeled):  # pragma: no cover - _pool_scores passes the groups itself
+        raise NotImplementedError("PandaSampling scores need groups; call rank() or query()")
 
     def score_items(self, X_items: np.ndarray, groups: np.ndarray) -> np.ndarray:
         """Policy logits plus seeded Gumbel noise for the given items."""

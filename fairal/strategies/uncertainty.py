@@ -10,7 +10,12 @@ __all__ = ["RandomSampling", "MarginSampling", "EntropySampling"]
 
 
 class RandomSampling(ScoreBasedStrategy):
-    """Uniform at random: each example gets a random score from ``random_state``."""
+    """Uniform at random: each example's score is a ``U(0, 1)`` draw from ``random_state``.
+
+    The score carries no information about the example; it is the random
+    priority that fixes the order, returned so the ranking is reproducible
+    and shown like every other strategy's.
+    """
 
     name = "random"
     needs_model = False

@@ -16,14 +16,15 @@ __all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTra
 TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
             "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
 
-#: Trainers that need the project's clean validation / exemplar set; the app offers them once
-#: projects have one (the crowd issue builds it), and they are too slow to retrain after every
-#: label inline.
-NEEDS_VALIDATION = frozenset({"frtrain"})
+#: Trainers that need the project's clean validation / exemplar set (``needs_validation``); the app
+#: offers them once projects have one (the crowd issue builds it), and they are too slow to
+#: retrain after every label inline.
+NEEDS_VALIDATION = frozenset(name for name, cls in TRAINERS.items() if cls.needs_validation)
 
-#: Trainers that read ``validation=`` as a clean set (FR-Train's robustness discriminator, FORML's
-#: exemplars); projects pass them their validation set (the seed set until a crowd set is built).
-USES_VALIDATION = frozenset({"frtrain", "forml"})
+#: Trainers that read ``validation=`` as a clean set (``uses_validation``: FR-Train's robustness
+#: discriminator, FORML's exemplars); projects pass them their validation set (the seed set
+#: until a crowd set is built).
+USES_VALIDATION = frozenset(name for name, cls in TRAINERS.items() if cls.uses_validation)
 
 
 def make_trainer(name: str, **params) -> Trainer:

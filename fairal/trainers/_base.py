@@ -9,7 +9,7 @@ import numpy as np
 
 from fairal.models import FittedModel
 
-__all__ = ["Trainer", "as_arrays", "check_sample_weight", "epoch_range", "BestEpoch"]
+__all__ = ["Trainer", "as_arrays", "check_positive_int", "check_sample_weight", "epoch_range", "BestEpoch"]
 
 
 def epoch_range(n: int, trainer: Any, desc: str):
@@ -28,9 +28,23 @@ class Trainer(Protocol):
     ``(X, y)`` / ``(X, y, group)`` tuple. Trainers that use a clean validation
     or exemplar set (FR-Train, FORML) read it from ``validation``; ERM may use it
     for early stopping only.
+
+    The contract every registered trainer keeps (``tests/test_trainer_contract.py``):
+
+    * ``uses_validation``: ``fit`` reads ``validation=`` as a clean set, so
+      projects pass it theirs (the seed set until a crowd set is built);
+    * ``needs_validation``: with its default parameters ``fit`` refuses to run
+      without one (a ValueError saying so); such trainers are also too slow to
+      retrain inline after every label;
+    * parameters are stored as given and checked by ``_check_params()`` at the
+      start of ``fit``: a bad one raises ValueError naming it;
+    * the returned model's typed extras are in ``model.details``
+      (:class:`fairal.models.FitDetails`).
     """
 
     name: str
+    uses_validation: bool
+    needs_validation: bool
 
     def fit(self, data: Any, *, sample_weight=None, validation=None) -> FittedModel: ...
 
@@ -61,6 +75,12 @@ def as_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if y.dtype.kind not in "iub" or (y < 0).any():
         raise ValueError(f"y must hold class indices 0, 1, ..., got dtype {y.dtype}")
     return X, y.astype(np.int64), None if group is None else np.asarray(group)
+
+
+def check_positive_int(name: str, value) -> None:
+    """Refuse anything but an integer >= 1 (bools included) with a ValueError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, check_sample_weight, epoch_range
+from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, check_sample_weight, epoch_range
 
 __all__ = ["ERMTrainer", "classification_loss"]
 
@@ -41,6 +41,8 @@ class ERMTrainer:
     """
 
     name = "erm"
+    uses_validation = False  # only for early stopping of the MLP, never as a clean set
+    needs_validation = False
 
     def __init__(
         self,
@@ -67,10 +69,19 @@ class ERMTrainer:
         self.device = device
         self.random_state = random_state
 
+    def _check_params(self) -> None:
+        if self.model not in ("logistic", "mlp"):
+            raise ValueError(f"model must be one of 'logistic' or 'mlp', got {self.model!r}")
+        if not self.C > 0:
+            raise ValueError(f"C must be positive, got {self.C!r}")
+        for name in ("max_iter", "epochs", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+
     def fit(self, data, *, sample_weight=None, validation=None) -> FittedModel:
+        self._check_params()
         X, y, _ = as_arrays(data)
-        if self.C <= 0:
-            raise ValueError(f"C must be positive, got {self.C}")
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
         weight = check_sample_weight(sample_weight, len(X))

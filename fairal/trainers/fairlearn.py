@@ -19,7 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from fairal.trainers._base import as_arrays
+from fairal.models import FitDetails
+from fairal.trainers._base import as_arrays, check_positive_int
 
 __all__ = ["FairlearnTrainer", "MixtureModel"]
 
@@ -46,9 +47,11 @@ class MixtureModel:
 
     n_classes = 2
 
-    def __init__(self, mitigator: ExponentiatedGradient, *, architecture: dict, info: dict | None = None):
+    def __init__(self, mitigator: ExponentiatedGradient, *, architecture: dict, details: FitDetails | None = None,
+                 info: dict | None = None):
         self.mitigator = mitigator
         self.architecture = dict(architecture)
+        self.details = details or FitDetails()
         self.info = dict(info or {})
 
     def predict_proba(self, X) -> np.ndarray:
@@ -96,12 +99,17 @@ class FairlearnTrainer:
     member is a constant classifier, so the model predicts that class. Both
     are logged as warnings and recorded in ``info["degenerate"]``.
 
+    ``model.details.mixture_weights`` holds the weights of the mixture's
+    members with non-zero weight (summing to 1).
+
     BLAS runs single-threaded during ``fit``: the base learner is refit some
     25 times on small data, and OpenBLAS threads competing with other
     processes (or torch's threads) made a 4,000-row fit take 12 s instead of 0.6 s.
     """
 
     name = "fairlearn"
+    uses_validation = False
+    needs_validation = False
 
     def __init__(
         self,
@@ -118,16 +126,22 @@ class FairlearnTrainer:
         self.eps = eps
         self.max_iter = max_iter
 
-    def fit(self, data, *, sample_weight=None, validation=None) -> MixtureModel:
-        X, y, group = as_arrays(data)
+    def _check_params(self) -> None:
         if self.constraint not in _CONSTRAINTS:
             raise ValueError(
                 f"constraint must be one of 'demographic_parity' or 'equalized_odds', got {self.constraint!r}"
             )
         if not self.difference_bound >= 0:
-            raise ValueError(f"difference_bound must be non-negative, got {self.difference_bound}")
-        if self.C <= 0:
-            raise ValueError(f"C must be positive, got {self.C}")
+            raise ValueError(f"difference_bound must be non-negative, got {self.difference_bound!r}")
+        if not self.C > 0:
+            raise ValueError(f"C must be positive, got {self.C!r}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be positive, got {self.eps!r}")
+        check_positive_int("max_iter", self.max_iter)
+
+    def fit(self, data, *, sample_weight=None, validation=None) -> MixtureModel:
+        self._check_params()
+        X, y, group = as_arrays(data)
         if group is None:
             raise ValueError(
                 "the fairlearn trainer needs the sensitive group of every training row: "
@@ -168,7 +182,8 @@ class FairlearnTrainer:
         architecture = {"kind": "fairlearn_mixture", "base": "logistic", "n_features": int(X.shape[1]),
                         "n_classes": 2, "constraint": self.constraint,
                         "difference_bound": float(self.difference_bound), "C": float(self.C)}
-        info = {"n_predictors": int((weights > 0).sum()), "weights": [float(w) for w in weights[weights > 0]],
-                "n_oracle_calls": int(mitigator.n_oracle_calls_), "last_iter": int(mitigator.last_iter_),
+        info = {"n_predictors": int((weights > 0).sum()), "n_oracle_calls": int(mitigator.n_oracle_calls_),
+                "last_iter": int(mitigator.last_iter_),
                 "best_gap": float(mitigator.best_gap_), "degenerate": degenerate}
-        return MixtureModel(mitigator, architecture=architecture, info=info)
+        details = FitDetails(mixture_weights=np.asarray(weights[weights > 0], dtype=np.float64))
+        return MixtureModel(mitigator, architecture=architecture, details=details, info=info)

@@ -56,10 +56,10 @@ Choices where the paper is silent or loose (documented, not guessed silently):
   with ``n_b`` the batch size, i.e. the weighted loss normalised so that uniform
   weights give the plain loss; the first value initialises it.
   ``info["ema_loss"]`` holds it.
-* **Weights.** ``info["weights"]`` = ``softmax(w)`` over *all* training
-  examples (sums to 1; multiply by ``n`` for mean-1 sample weights);
-  ``info["w"]`` = the raw logits. Indices refer to the rows used for training
-  (after the hold-out when ``validation`` is None: ``info["train_index"]``).
+* **Weights.** ``model.details.example_weights`` = ``softmax(w)`` over *all*
+  training examples (sums to 1); ``details.label_trust`` = the same × ``n``
+  (mean 1); ``info["w"]`` = the raw logits. They refer to the rows used for
+  training, ``details.rows`` (all rows but the hold-out when ``validation`` is None).
 * **Condensation** (§4.2): "remove 10 % of the training samples with the lowest
   normalized weighted loss, computed using an EMA". With ``condense > 0`` the
   ``condense`` fraction with the *lowest* EMA is dropped and the model is
@@ -85,8 +85,8 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad
 
 from fairal.device import default_device
-from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, epoch_range
+from fairal.models import FitDetails, FittedModel, make_model, seeded
+from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, epoch_range
 from fairal.trainers.erm import classification_loss as _erm_loss
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
@@ -158,6 +158,8 @@ class FORMLTrainer:
     """
 
     name = "forml"
+    uses_validation = True   # the exemplar set
+    needs_validation = False  # holds out its own exemplars without one
 
     def __init__(
         self,
@@ -206,9 +208,7 @@ class FORMLTrainer:
         if self.model not in ("logistic", "mlp"):
             raise ValueError(f"model must be one of 'logistic' or 'mlp', got {self.model!r}")
         for name in ("epochs", "batch_size", "exemplar_min_per_group"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("lr", "weight_lr", "momentum"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -259,12 +259,12 @@ class FORMLTrainer:
             prior=None if prior is None else torch.as_tensor(prior, device=device),
         )
         module, w, ema_loss, history = self._train(tensors, architecture, len(groups), device, learn=True)
+        weights = torch.softmax(w.double(), dim=0).cpu().numpy()
+        details = FitDetails(example_weights=weights, label_trust=weights * len(weights), rows=train_index)
         info = {
             "w": w.cpu().numpy(),
-            "weights": torch.softmax(w.double(), dim=0).cpu().numpy(),
             "ema_loss": ema_loss.cpu().numpy(),
             "meta_loss_history": history,
-            "train_index": train_index,
             "groups": groups.tolist(),
         }
         if self.condense > 0:
@@ -274,7 +274,7 @@ class FORMLTrainer:
                    "prior": None if prior is None else tensors["prior"][keep]}
             module, _, _, _ = self._train(sub, architecture, len(groups), device, learn=False)
             info["kept_index"] = train_index[keep]
-        return FittedModel(module, architecture=architecture, info=info)
+        return FittedModel(module, architecture=architecture, details=details, info=info)
 
     def _train(self, t, architecture, n_groups, device, *, learn: bool):
         """Algorithm 1 over ``epochs``; ``learn=False`` keeps the weights uniform (standard training)."""

@@ -54,11 +54,12 @@ Choices where the paper is silent or inconsistent, stated here:
   data with ``include_sensitive=True`` (e.g. ``make_synthetic(...,
   include_sensitive=True)``) to reproduce it. The discriminators take z from
   ``group`` (0/1 for two groups, one-hot otherwise).
-* **Exposed scores.** ``info["robustness_scores"]`` is ``D_r(x, z, y)`` on the
-  training rows *with their given labels* — how clean-looking each training
-  label is (low = suspected poisoned); ``info["prediction_scores"]`` is
+* **Exposed scores.** ``model.details.robustness_scores`` (and
+  ``details.label_trust``) is ``D_r(x, z, y)`` on the training rows *with their
+  given labels* — how clean-looking each training label is (low = suspected
+  poisoned; None when ``lambda_r = 0``); ``info["prediction_scores"]`` is
   ``D_r(x, z, ŷ)``, the quantity the weights are built from;
-  ``info["weights"]`` the final example weights.
+  ``details.example_weights`` the final example weights.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fairal.device import default_device
-from fairal.models import FittedModel, make_model, seeded
+from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import as_arrays, epoch_range
 
 __all__ = [
@@ -226,6 +227,8 @@ class FRTrainTrainer:
     """
 
     name = "frtrain"
+    uses_validation = True   # the clean set D_r learns from
+    needs_validation = True  # whenever lambda_r > 0 (the default)
 
     def __init__(
         self,
@@ -429,16 +432,18 @@ class FRTrainTrainer:
                 logger.debug("epoch %d: %s", epoch, history[-1])
 
         info = {
-            "weights": (wt_user * r_weight).cpu().numpy(),
             "reweight_R": last_r,
             "history": history,
             "groups": [str(c) for c in categories],
         }
+        scores = None
         if robust:
             with torch.no_grad():
                 y_hat = code_prediction(classifier(Xt).squeeze(-1), self.robust_input, self.label_coding)
                 y_code = code_labels(yt, self.label_coding)
-                info["robustness_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, y_code, n_groups))).cpu().numpy()
+                scores = torch.sigmoid(d_robust(robust_input(Xt, zt, y_code, n_groups))).cpu().numpy()
                 info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, y_hat, n_groups))).cpu().numpy()
+        details = FitDetails(example_weights=(wt_user * r_weight).cpu().numpy(), robustness_scores=scores,
+                             label_trust=scores)
         self.discriminators_ = {"fair": d_fair, "robust": d_robust}
-        return FittedModel(classifier, architecture=architecture, info=info)
+        return FittedModel(classifier, architecture=architecture, details=details, info=info)

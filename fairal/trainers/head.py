@@ -14,7 +14,7 @@ import torch
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model
 from fairal.panda.inner import init_head, train_head
-from fairal.trainers._base import as_arrays
+from fairal.trainers._base import as_arrays, check_positive_int
 
 __all__ = ["HeadTrainer"]
 
@@ -23,6 +23,8 @@ class HeadTrainer:
     """``steps`` gradient steps at ``lr`` on the (weighted) mean BCE of a zero-initialised linear head."""
 
     name = "head"
+    uses_validation = False
+    needs_validation = False
 
     def __init__(self, *, steps: int = 50, lr: float = 0.5, l2: float = 1e-3,
                  device: str | torch.device | None = None):
@@ -31,7 +33,15 @@ class HeadTrainer:
         self.l2 = l2
         self.device = device
 
+    def _check_params(self) -> None:
+        check_positive_int("steps", self.steps)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be non-negative, got {self.l2!r}")
+
     def fit(self, data, *, sample_weight=None, validation=None) -> FittedModel:
+        self._check_params()
         X, y, _ = as_arrays(data)
         if y.max(initial=0) > 1:
             raise ValueError("HeadTrainer is binary: y must hold 0/1 labels")

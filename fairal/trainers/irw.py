@@ -54,10 +54,11 @@ epoch's batches before the global weights are computed. ``dbscan_eps=None``
 means :data:`DEFAULT_DBSCAN_EPS`, chosen by the study in
 ``benchmarks/results/irw.md``.
 
-``FittedModel.info``: ``"weights"`` — one weight per training example, the
+``FittedModel.details.example_weights``: one weight per training example, the
 last ones computed (global: the last epoch's; local: for each example, the
-weight it got in its batch of the last epoch); ``"outliers"`` (IRWO) — sorted
-indices of the examples removed at least once; ``"alpha"``, ``"scheme"``.
+weight it got in its batch of the last epoch). ``FittedModel.info``:
+``"outliers"`` (IRWO) — sorted indices of the examples removed at least once;
+``"alpha"``, ``"scheme"``.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from fairal.device import default_device
-from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, check_sample_weight, epoch_range
+from fairal.models import FitDetails, FittedModel, make_model, seeded
+from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, check_sample_weight, epoch_range
 from fairal.trainers.erm import classification_loss
 
 __all__ = [
@@ -241,6 +242,8 @@ class _WorstCaseTrainer:
     """Shared training loop; subclasses say how a mini-batch is weighted."""
 
     name = "_worst_case"
+    uses_validation = False  # only to pick the epoch, never as a clean set
+    needs_validation = False
 
     def __init__(self, alpha: float = 0.1, *, model: Literal["logistic", "mlp"] = "mlp",
                  hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
@@ -258,14 +261,16 @@ class _WorstCaseTrainer:
         self.random_state = random_state
 
     # Hooks ---------------------------------------------------------------
-    def _validate(self) -> None:
+    def _check_params(self) -> None:
         _check_alpha(self.alpha)
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer must be one of 'adagrad', 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.model not in ("logistic", "mlp"):
+            raise ValueError(f"model must be one of 'logistic' or 'mlp', got {self.model!r}")
         for key in ("epochs", "batch_size"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            check_positive_int(key, getattr(self, key))
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
 
     def _epoch_start(self, module, X, y, s, order) -> None:
         """Called before each epoch with that epoch's example order."""
@@ -286,10 +291,13 @@ class _WorstCaseTrainer:
     def _info(self) -> dict:
         return {"alpha": self.alpha}
 
+    def _details(self) -> FitDetails:
+        return FitDetails(example_weights=self.weights_)
+
     # Training loop -------------------------------------------------------
     def fit(self, data, *, sample_weight=None, validation=None) -> FittedModel:
+        self._check_params()
         X, y, _ = as_arrays(data)  # group labels are never used for training
-        self._validate()
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
         sw = check_sample_weight(sample_weight, len(X))
@@ -329,7 +337,7 @@ class _WorstCaseTrainer:
                 logger.debug("epoch %d validation CVaR loss %.4f", epoch, cvar)
                 best.update(module, cvar)
         best.restore(module)
-        return FittedModel(module, architecture=architecture, info=self._info())
+        return FittedModel(module, architecture=architecture, details=self._details(), info=self._info())
 
 
 class IRWTrainer(_WorstCaseTrainer):
@@ -383,16 +391,15 @@ class IRWTrainer(_WorstCaseTrainer):
         self.dbscan_eps = dbscan_eps
         self.dbscan_min_samples = dbscan_min_samples
 
-    def _validate(self) -> None:
-        super()._validate()
+    def _check_params(self) -> None:
+        super()._check_params()
         if self.scheme not in _SCHEMES:
             raise ValueError(f"scheme must be one of 'local' or 'global', got {self.scheme!r}")
         if self.gradients not in _GRADIENTS:
             raise ValueError(f"gradients must be one of 'last' or 'all', got {self.gradients!r}")
         if self.dbscan_eps is not None and not self.dbscan_eps > 0:
             raise ValueError(f"dbscan_eps must be positive or None, got {self.dbscan_eps!r}")
-        if not isinstance(self.dbscan_min_samples, int) or self.dbscan_min_samples < 1:
-            raise ValueError(f"dbscan_min_samples must be a positive integer, got {self.dbscan_min_samples!r}")
+        check_positive_int("dbscan_min_samples", self.dbscan_min_samples)
         if not (isinstance(self.uniform_mix, (int, float)) and 0 <= self.uniform_mix <= 1):
             raise ValueError(f"uniform_mix must be in [0, 1], got {self.uniform_mix!r}")
         if self.refresh_every is not None and (not isinstance(self.refresh_every, int) or self.refresh_every < 1):
@@ -475,7 +482,7 @@ class IRWTrainer(_WorstCaseTrainer):
         return w
 
     def _info(self) -> dict:
-        info = {"alpha": self.alpha, "scheme": self.scheme, "weights": self.weights_.copy()}
+        info = {"alpha": self.alpha, "scheme": self.scheme}
         if self.outliers:
             info["outliers"] = np.array(sorted(self.outliers_), dtype=np.int64)
         return info
@@ -498,7 +505,7 @@ class CVaRTrainer(_WorstCaseTrainer):
     elsewhere, so ``mean(w·ℓ)`` is the mean of the top-``k`` losses (the
     mini-batch estimate of α-CVaR, Hashimoto et al. 2018; Duchi et al. 2020).
     Ties are broken by ``torch.topk``. Same network and optimiser defaults as
-    IRW; ``info["weights"]`` holds each example's weight in its last batch.
+    IRW; ``details.example_weights`` holds each example's weight in its last batch.
     """
 
     name = "cvar"
@@ -519,5 +526,3 @@ class CVaRTrainer(_WorstCaseTrainer):
         self.weights_[batch.cpu().numpy()] = w.cpu().numpy()
         return w
 
-    def _info(self) -> dict:
-        return {"alpha": self.alpha, "weights": self.weights_.copy()}
