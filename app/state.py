@@ -17,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fairal import auth
+from fairal import auth, errors
 from fairal.auth import AccessDenied, User
 from fairal.methods import METHODS
 from fairal.projects import DEFAULT_PROJECT_NAME, Project, ensure_default_project, open_project
@@ -42,6 +42,23 @@ def db_path() -> Path:
 def store() -> Store:
     """A Store for this script run."""
     return Store(db_path())
+
+
+def failure_message(error: BaseException, *, doing: str = "") -> str:
+    """What to tell the person about ``error`` (escaped for Markdown): the library's own words, or a
+    plain sentence for storage failures and bugs, which go to the server log with a reference.
+    Call it inside ``except``."""
+    explanation = errors.explain(error)
+    message = explanation.message
+    if explanation.reference is not None:
+        logger.exception("unexpected failure %s%s", explanation.reference, f" while {doing}" if doing else "")
+        message += f" (reference {explanation.reference} in the server log)"
+    return (f"{doing[:1].upper()}{doing[1:]} did not work: " if doing else "") + md(message)
+
+
+def show_failure(error: BaseException, *, doing: str = "") -> None:
+    """:func:`failure_message` as an error box."""
+    st.error(failure_message(error, doing=doing), icon=":material/error:")
 
 
 def md(text) -> str:

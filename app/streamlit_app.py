@@ -52,32 +52,44 @@ def _admins_only() -> None:
     st.page_link(PAGES["label"], label="Go to Label", icon=":material/label:")
 
 
-with state.store() as store:
-    user = state.current_user(store)
-    if user is not None and user.is_admin and state.needs_demo_project(store):
-        with st.spinner("Preparing the demo Adult project (first start only: loading Adult, splitting it, "
-                        "training the first models and ranking the pool)…", show_time=True):
-            state.create_demo_project(store)
+def signed_in_user():
+    """The user of this browser session; an admin's first visit also prepares the demo project."""
+    with state.store() as store:
+        user = state.current_user(store)
+        if user is not None and user.is_admin and state.needs_demo_project(store):
+            with st.spinner("Preparing the demo Adult project (first start only: loading Adult, splitting it, "
+                            "training the first models and ranking the pool)…", show_time=True):
+                state.create_demo_project(store)
+    return user
 
-if user is None:
-    pages = {"": [HOME, LOGIN] + [_login_at(url) for url in ADDRESSES]}
-elif user.is_admin:
-    pages = {"": [HOME, SIGNED_IN_LOGIN],
-             "Annotate": [PAGES["label"]],
-             "Practitioner": [PAGES[url] for url in ("curves", "setup", "annotators", "crowd")]}
-else:
-    pages = {"": [HOME, SIGNED_IN_LOGIN]
-             + [st.Page(_admins_only, title=ADDRESSES[url][1], url_path=url, visibility="hidden")
-                for url in ("curves", "setup", "annotators", "crowd")],
-             "Annotate": [PAGES["label"]]}
 
-state.write_session_cookie()
-if user is not None:
-    with st.sidebar:
-        st.caption(f"Signed in as **{state.md(user.name)}** · {user.role}")
-        if st.button("Sign out", key="app_sign_out", icon=":material/logout:"):
-            with state.store() as store:
-                state.sign_out(store)
-            st.switch_page(SIGNED_IN_LOGIN)  # to /login: the next sign-in starts from Label
+def pages_for(user) -> dict:
+    """The pages a user may open (annotator: Label; admin: all), each at its stable address."""
+    if user is None:
+        return {"": [HOME, LOGIN] + [_login_at(url) for url in ADDRESSES]}
+    if user.is_admin:
+        return {"": [HOME, SIGNED_IN_LOGIN],
+                "Annotate": [PAGES["label"]],
+                "Practitioner": [PAGES[url] for url in ("curves", "setup", "annotators", "crowd")]}
+    return {"": [HOME, SIGNED_IN_LOGIN]
+            + [st.Page(_admins_only, title=ADDRESSES[url][1], url_path=url, visibility="hidden")
+               for url in ("curves", "setup", "annotators", "crowd")],
+            "Annotate": [PAGES["label"]]}
 
-st.navigation(pages, position="sidebar" if user is not None else "hidden").run()
+
+# One boundary for every page: a failure reaches the person as a plain sentence (a full disk, a
+# damaged database, a bug with its log reference), never as a traceback with server paths.
+try:
+    user = signed_in_user()
+    pages = pages_for(user)
+    state.write_session_cookie()
+    if user is not None:
+        with st.sidebar:
+            st.caption(f"Signed in as **{state.md(user.name)}** · {user.role}")
+            if st.button("Sign out", key="app_sign_out", icon=":material/logout:"):
+                with state.store() as store:
+                    state.sign_out(store)
+                st.switch_page(SIGNED_IN_LOGIN)  # to /login: the next sign-in starts from Label
+    st.navigation(pages, position="sidebar" if user is not None else "hidden").run()
+except Exception as error:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through
+    state.show_failure(error)

@@ -40,11 +40,11 @@ def _name_of(value: int) -> str:
 
 
 def _guarded(action):
-    def run(*args):
+    def run(*args):  # a key press's callback: it runs before the page, outside the router's boundary
         try:
             action(*args)
-        except (AccessDenied, StoreError, ValueError) as error:
-            st.session_state["label_error"] = f"That did not work: {error}"
+        except Exception as error:
+            st.session_state["label_error"] = state.failure_message(error, doing="that")
     return run
 
 
@@ -79,7 +79,7 @@ def _undo() -> None:
 
 st.title(f"Label · {state.md(project.name)}")
 if "label_error" in st.session_state:
-    st.error(state.md(st.session_state.pop("label_error")))
+    st.error(st.session_state.pop("label_error"), icon=":material/error:")  # escaped when it was made
 if "label_toast" in st.session_state:
     message, icon = st.session_state.pop("label_toast")
     st.toast(message, icon=icon)
