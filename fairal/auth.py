@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fairal.errors import AccessDenied, AuthError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "AccessDenied",
@@ -56,14 +57,6 @@ MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password")
-
-
-class AuthError(ValueError):
-    """A bad account request: a weak password, a taken name, an unknown account."""
-
-
-class AccessDenied(PermissionError):
-    """The user's role does not allow this."""
 
 
 @dataclass(frozen=True)

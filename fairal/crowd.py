@@ -46,6 +46,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
+from fairal.errors import CrowdDataError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "AGGREGATORS",
@@ -105,10 +106,6 @@ _BINARY_SIGNATURES = {
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: How many offending rows an error message lists before "...".
 _SHOWN = 5
-
-
-class CrowdDataError(ValueError):
-    """Crowd answers or an argument about them are not usable as given."""
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""What a person is told when something fails: one place that turns an exception into a sentence.
+"""fairal's errors, and what a person is told when something fails.
 
-The library's own errors (bad input, a refused role, a missing row) already say what is wrong in
-plain words; storage failures (a full disk, a damaged or read-only database file) and bugs do not,
+Every error the library raises on purpose is defined here, under one base (:class:`FairalError`),
+and keeps the standard type callers catch (ValueError, PermissionError); the modules that raise
+them import them from here (``fairal.store.NotFoundError`` and the like still work). Their messages
+already say what is wrong in plain words; storage failures (a full disk, a damaged or read-only database file) and bugs do not,
 and their text names server paths. :func:`explain` keeps the first, translates the second, and
 gives every unexpected failure a short reference to find its traceback in the server log.
 """
@@ -11,9 +13,89 @@ from __future__ import annotations
 import errno
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["FairalError", "StoreError", "NotFoundError", "DuplicateError", "AuthError", "AccessDenied",
+           "DatasetError", "CrowdDataError", "ProjectError", "ModelFileError", "PolicyFileError",
+           "EmptyPoolError", "PoolExhaustedError", "PolicyMismatchError", "Explanation", "explain"]
+
+
+class FairalError(Exception):
+    """The base of every error fairal raises on purpose: its message says what is wrong in plain
+    words, so it can be shown to the person as it is. Each also keeps the standard type callers
+    catch (ValueError for bad input, PermissionError for a refused role)."""
+
+
+# --- by where they are raised: store, auth, datasets, crowd, projects, models, panda, strategies ---
+
+class StoreError(FairalError):
+    "Error in the fairal store"
+
+
+class NotFoundError(StoreError):
+    "No such project, annotator, item or model version"
+
+
+class DuplicateError(StoreError):
+    "A row with this name already exists"
+
+
+class AuthError(FairalError, ValueError):
+    """A bad account request: a weak password, a taken name, an unknown account."""
+
+
+class AccessDenied(FairalError, PermissionError):
+    """The user's role does not allow this."""
+
+
+class DatasetError(FairalError, ValueError):
+    """A data set could not be loaded or is not usable as given.
+
+    ``field``: the argument at fault (``"label"``, ``"sensitive"``, ``"positive"``, ...) when one
+    is, so that a form can name its own field; ``values``: the values the argument could take.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, values: Sequence[str] = ()):
+        super().__init__(message)
+        self.field = field
+        self.values = tuple(values)
+
+
+class CrowdDataError(FairalError, ValueError):
+    """Crowd answers or an argument about them are not usable as given."""
+
+
+class ProjectError(FairalError, ValueError):
+    """The project settings are inconsistent with its data."""
+
+
+class ModelFileError(FairalError, ValueError):
+    """A saved model could not be read: the file is corrupt or not a fairal model."""
+
+
+class PolicyFileError(FairalError, ValueError):
+    """A saved PANDA policy could not be read: the file is corrupt or not a policy file."""
+
+
+class EmptyPoolError(FairalError, ValueError):
+    """There are no unlabeled examples left to query."""
+
+
+class PoolExhaustedError(FairalError, ValueError):
+    """More examples were requested than the pool holds."""
+
+    def __init__(self, available: int, requested: int):
+        super().__init__(f"the pool is exhausted: {available} available / {requested} requested")
+        self.available = available
+        self.requested = requested
+
+
+class PolicyMismatchError(FairalError, ValueError):
+    """The policy was trained for other data (groups or features) than it is asked to rank."""
+
+
+# --- explaining a failure ------------------------------------------------------------------
 
 DISK_FULL = ("The server's disk is full, so nothing was saved. Ask your administrator to free some "
              "space, then try again.")
@@ -34,8 +116,6 @@ class Explanation:
 
 def explain(error: BaseException) -> Explanation:
     """The sentence to show for ``error``."""
-    from fairal.store import StoreError
-
     text = str(error).lower()
     if isinstance(error, sqlite3.OperationalError):
         if "disk is full" in text:
@@ -50,7 +130,7 @@ def explain(error: BaseException) -> Explanation:
         return Explanation(DISK_FULL)
     if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         return Explanation(READ_ONLY)
-    if isinstance(error, (ValueError, StoreError, PermissionError)):
+    if isinstance(error, (FairalError, ValueError)):
         return Explanation(str(error))  # the library's own words: already plain
     return Explanation("Something went wrong on the server; it was not caused by anything you did. "
                        "Nothing half-done was saved.", reference=secrets.token_hex(4))

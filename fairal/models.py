@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from fairal.device import default_device
+from fairal.errors import ModelFileError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "LogisticRegression",
@@ -32,10 +33,6 @@ __all__ = [
 ]
 
 ModelKind = Literal["logistic", "mlp"]
-
-
-class ModelFileError(ValueError):
-    """A saved model could not be read: the file is corrupt or not a fairal model."""
 
 
 class LogisticRegression(nn.Module):

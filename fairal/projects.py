@@ -36,6 +36,7 @@ from fairal.strategies import STRATEGIES, make_strategy
 from fairal.strategies.panda import (TRAIN_POLICY_HINT, PandaSampling, policies_for, policy_file, policy_misfit,
                                      policy_ref)
 from fairal.trainers import TRAINERS, USES_VALIDATION
+from fairal.errors import ProjectError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "ProjectSettings",
@@ -69,10 +70,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_NAME = "Adult (demo)"
-
-
-class ProjectError(ValueError):
-    """The project settings are inconsistent with its data."""
 
 
 @dataclass(frozen=True)

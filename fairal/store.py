@@ -31,6 +31,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from fairal.metrics import METRICS
+from fairal.errors import DuplicateError, NotFoundError, StoreError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "DuplicateError",
@@ -290,18 +291,6 @@ _PROJECT_TABLES = (
     "labels",
     "items",
 )
-
-
-class StoreError(Exception):
-    "Error in the fairal store"
-
-
-class NotFoundError(StoreError):
-    "No such project, annotator, item or model version"
-
-
-class DuplicateError(StoreError):
-    "A row with this name already exists"
 
 
 _PROCESS_WRITE_LOCKS: dict[str, threading.Lock] = {}

@@ -8,21 +8,9 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from fairal.errors import DatasetError  # noqa: F401 (defined there, named here too)
 
 __all__ = ["Dataset", "DatasetError"]
-
-
-class DatasetError(ValueError):
-    """A data set could not be loaded or is not usable as given.
-
-    ``field``: the argument at fault (``"label"``, ``"sensitive"``, ``"positive"``, ...) when one
-    is, so that a form can name its own field; ``values``: the values the argument could take.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None, values: Sequence[str] = ()):
-        super().__init__(message)
-        self.field = field
-        self.values = tuple(values)
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fairal.device import default_device
+from fairal.errors import PolicyFileError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "SetTransformerPolicy",
@@ -55,10 +56,6 @@ __all__ = [
 
 _FORMAT = "fairal.panda.policy"
 _VERSION = 1
-
-
-class PolicyFileError(ValueError):
-    """A saved PANDA policy could not be read: the file is corrupt or not a policy file."""
 
 
 class _AttentionBlock(nn.Module):

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import numpy as np
+from fairal.errors import EmptyPoolError, PoolExhaustedError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "QueryStrategy",
@@ -21,19 +22,6 @@ __all__ = [
     "EmptyPoolError",
     "PoolExhaustedError",
 ]
-
-
-class EmptyPoolError(ValueError):
-    """There are no unlabeled examples left to query."""
-
-
-class PoolExhaustedError(ValueError):
-    """More examples were requested than the pool holds."""
-
-    def __init__(self, available: int, requested: int):
-        super().__init__(f"the pool is exhausted: {available} available / {requested} requested")
-        self.available = available
-        self.requested = requested
 
 
 class Ranking(NamedTuple):

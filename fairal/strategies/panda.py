@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from fairal.strategies._base import ScoreBasedStrategy
+from fairal.errors import PolicyMismatchError  # noqa: F401 (defined there, named here too)
 
 __all__ = ["PandaSampling", "DEFAULT_POLICY", "PolicyMismatchError", "policy_file", "policy_ref",
            "policy_misfit", "policies_for", "TRAIN_POLICY_HINT", "TRAIN_POLICY_COMMAND"]
@@ -29,10 +30,6 @@ SHIPPED_POLICIES = DEFAULT_POLICY.parent
 #: How to get a policy for other data (plain words: shown in the app as well as on the command line).
 TRAIN_POLICY_COMMAND = "python -m fairal train-policy --csv FILE --label COLUMN --sensitive COLUMN --out FILE.pt"
 TRAIN_POLICY_HINT = f"train one for this data on the Setup page (PANDA policies), or with {TRAIN_POLICY_COMMAND}"
-
-
-class PolicyMismatchError(ValueError):
-    """The policy was trained for other data (groups or features) than it is asked to rank."""
 
 
 @functools.lru_cache(maxsize=32)
