@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-import state
 from fairal.auth import AccessDenied
 from fairal.datasets import DatasetError, load
 from fairal.policy_jobs import DEFAULT_ITERATIONS, MAX_ITERATIONS, queue_policy_job
 from fairal.projects import ProjectError, csv_dataset, fitting_policies, use_policy
 from fairal.strategies import OFFLINE_ONLY, STRATEGIES
 from fairal.strategies.panda import DEFAULT_POLICY, TRAIN_POLICY_COMMAND, policy_file, policy_misfit
+
+import state
 
 PANDA = "panda"
 
@@ -95,7 +96,8 @@ def _show_job(store, user, project, job: dict) -> None:
         st.error(f"{title} {state.md(job['message'])}", icon=":material/error:")
     else:
         st.success(f"{title}: {state.md(job['message'])}", icon=":material/check:")
-        in_use = project.strategy_name == PANDA and project.policy_path.resolve() == policy_file(job["policy_path"]).resolve()
+        in_use = (project.strategy_name == PANDA
+                  and project.policy_path.resolve() == policy_file(job["policy_path"]).resolve())
         if in_use:
             st.caption("This project ranks with this policy.")
         elif st.button("Rank this project with PANDA and this policy", key=f"setup_policy_use_{job['id']}"):

@@ -146,7 +146,7 @@ def main() -> None:
             ActionChains(driver).send_keys("1").perform()
             wait_text(driver, f"{n} / 400 labels", timeout=60)
             shown = time.perf_counter() - start
-            WebDriverWait(driver, 120, poll_frequency=0.05).until(lambda _: curve_points(db, n) >= 2)
+            WebDriverWait(driver, 120, poll_frequency=0.05).until(lambda _, n=n: curve_points(db, n) >= 2)
             point = time.perf_counter() - start
             rows.append((n, shown, point))
             time.sleep(2.0)
@@ -159,7 +159,8 @@ def main() -> None:
             start = time.perf_counter()
             colleague.label()
             WebDriverWait(driver, 120, poll_frequency=0.05).until(
-                lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, '[data-testid="stTable"] td')].count(str(n)) == 2)
+                lambda d, n=n: [c.text for c in d.find_elements(By.CSS_SELECTOR, '[data-testid="stTable"] td')]
+                .count(str(n)) == 2)
             curves_shown.append(time.perf_counter() - start)
             time.sleep(2.0)
     except Exception:

@@ -18,9 +18,8 @@ import torch
 
 from fairal.datasets import load_adult, load_digits
 from fairal.metrics import max_false_negative_rate, true_positive_rate_difference
-from fairal.trainers.forml import FORMLTrainer
-
 from fairal.poisoning import corrupt_labels_to_class
+from fairal.trainers.forml import FORMLTrainer
 
 
 def corrupt(y, fraction, target, seed):

@@ -39,8 +39,7 @@ import pandas as pd
 import torch
 
 from fairal.datasets import load_adult
-from fairal.trainers import (TRAINERS, CVaRTrainer, ERMTrainer, FORMLTrainer, FRTrainTrainer, IRWOTrainer,
-                             IRWTrainer)
+from fairal.trainers import TRAINERS, CVaRTrainer, ERMTrainer, FORMLTrainer, FRTrainTrainer, IRWOTrainer, IRWTrainer
 
 HIDDEN = (64, 64)
 BATCH = 128

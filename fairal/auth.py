@@ -19,13 +19,14 @@ created as an annotator on first sign-in unless the e-mail is listed in
 
 from __future__ import annotations
 
-import os
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
 from fairal.errors import AccessDenied, AuthError  # noqa: F401 (defined there, named here too)
 
 __all__ = [

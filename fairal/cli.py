@@ -145,8 +145,8 @@ def _cmd_simulate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     representation, strategy_params = args.representation, {}
     if args.policy or any(m.startswith("panda") for m in methods):
-        from fairal.strategies.panda import DEFAULT_POLICY
         from fairal.panda.train import load_trained_policy
+        from fairal.strategies.panda import DEFAULT_POLICY
 
         policy_path = args.policy or str(DEFAULT_POLICY)
         strategy_params["panda"] = {"policy_path": policy_path}
@@ -171,7 +171,8 @@ def _cmd_simulate(args) -> int:
         + summary.to_markdown(index=False, floatfmt=".4f") + "\n")
     written = _write_figures(simulation_figures(frame, threshold=args.rho), out / "figures")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"\nwrote {out / 'simulation.csv'}, {out / 'summary.md'} and {len(written)} figure files in {out / 'figures'}")
+    print(f"\nwrote {out / 'simulation.csv'}, {out / 'summary.md'} and {len(written)} figure files "
+          f"in {out / 'figures'}")
     return 0
 
 

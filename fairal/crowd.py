@@ -46,6 +46,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
+
 from fairal.errors import CrowdDataError  # noqa: F401 (defined there, named here too)
 
 __all__ = [

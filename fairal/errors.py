@@ -3,9 +3,10 @@
 Every error the library raises on purpose is defined here, under one base (:class:`FairalError`),
 and keeps the standard type callers catch (ValueError, PermissionError); the modules that raise
 them import them from here (``fairal.store.NotFoundError`` and the like still work). Their messages
-already say what is wrong in plain words; storage failures (a full disk, a damaged or read-only database file) and bugs do not,
-and their text names server paths. :func:`explain` keeps the first, translates the second, and
-gives every unexpected failure a short reference to find its traceback in the server log.
+already say what is wrong in plain words; storage failures (a full disk, a damaged or read-only
+database file) and bugs do not, and their text names server paths. :func:`explain` keeps the first,
+translates the second, and gives every unexpected failure a short reference to find its traceback
+in the server log.
 """
 
 from __future__ import annotations

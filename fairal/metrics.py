@@ -56,7 +56,8 @@ Conventions (documented deviations are marked *differs*):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -553,7 +554,7 @@ def evaluate(y_true, y_pred, *, sensitive_features, sample_weight=None) -> dict[
 # --------------------------------------------------------------------------- #
 
 
-def _check_soft_inputs(tensors: dict[str, "torch.Tensor | None"], smooth) -> None:
+def _check_soft_inputs(tensors: dict[str, torch.Tensor | None], smooth) -> None:
     import torch
 
     present = {k: v for k, v in tensors.items() if v is not None}
@@ -573,7 +574,7 @@ def _check_soft_inputs(tensors: dict[str, "torch.Tensor | None"], smooth) -> Non
         raise ValueError(f"smooth must be a positive temperature or None, got {smooth!r}")
 
 
-def _soft_max(x: "torch.Tensor", smooth: float | None) -> "torch.Tensor":
+def _soft_max(x: torch.Tensor, smooth: float | None) -> torch.Tensor:
     """max(x), or the upper bound smooth * logsumexp(x / smooth) (≤ max + smooth·log len)."""
     import torch
 
@@ -582,7 +583,7 @@ def _soft_max(x: "torch.Tensor", smooth: float | None) -> "torch.Tensor":
     return smooth * torch.logsumexp(x / smooth, dim=0)
 
 
-def _soft_abs_max(x: "torch.Tensor", smooth: float | None) -> "torch.Tensor":
+def _soft_abs_max(x: torch.Tensor, smooth: float | None) -> torch.Tensor:
     """max |x|; the smooth version takes logsumexp over (x, -x) to stay smooth at 0."""
     import torch
 
@@ -591,7 +592,7 @@ def _soft_abs_max(x: "torch.Tensor", smooth: float | None) -> "torch.Tensor":
     return _soft_max(torch.cat([x, -x]), smooth)
 
 
-def _soft_range(x: "torch.Tensor", smooth: float | None) -> "torch.Tensor":
+def _soft_range(x: torch.Tensor, smooth: float | None) -> torch.Tensor:
     """max(x) - min(x)."""
     return _soft_max(x, smooth) + _soft_max(-x, smooth)
 
@@ -610,13 +611,13 @@ def _weighted_cell_means(probs, cells, n_cells, weights):
 
 
 def soft_demographic_parity(
-    probs: "torch.Tensor",
-    groups: "torch.Tensor",
+    probs: torch.Tensor,
+    groups: torch.Tensor,
     *,
     method: Method = "between_groups",
-    weights: "torch.Tensor | None" = None,
+    weights: torch.Tensor | None = None,
     smooth: float | None = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Differentiable demographic parity of probabilities ``probs = P(y_hat=1)``.
 
     Group selection rates are weighted means ``SR_a = Σ_{i∈a} w_i p_i / Σ_{i∈a} w_i``
@@ -645,14 +646,14 @@ def soft_demographic_parity(
 
 
 def soft_equalized_odds(
-    probs: "torch.Tensor",
-    y_true: "torch.Tensor",
-    groups: "torch.Tensor",
+    probs: torch.Tensor,
+    y_true: torch.Tensor,
+    groups: torch.Tensor,
     *,
     method: Method = "between_groups",
-    weights: "torch.Tensor | None" = None,
+    weights: torch.Tensor | None = None,
     smooth: float | None = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Differentiable equalized odds of probabilities ``probs = P(y_hat=1)``.
 
     ``r_{a,y}`` is the weighted mean of probs over group ``a`` with label ``y``.

@@ -193,7 +193,7 @@ class FittedModel:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, device: torch.device | str | None = None) -> "FittedModel":
+    def from_bytes(cls, data: bytes, *, device: torch.device | str | None = None) -> FittedModel:
         """Rebuild a model saved by :meth:`to_bytes`; never unpickles code."""
         try:
             payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -59,7 +59,8 @@ def job_config(project, iterations: int) -> MetaConfig:
     base = MetaConfig()
     config = replace(base, iterations=iterations, budget=min(project.budget, base.pool_size // 2),
                      n_initial=len(project.seed))
-    return fit_task_sizes(config, len(panda_split(len(project.dataset), seed=int(project.row["split_seed"])).meta_train))
+    split = panda_split(len(project.dataset), seed=int(project.row["split_seed"]))
+    return fit_task_sizes(config, len(split.meta_train))
 
 
 def run_policy_job(store, job: dict) -> dict:

@@ -31,12 +31,18 @@ import pandas as pd
 from fairal import crowd, metrics, training
 from fairal.crowd import SCALES
 from fairal.datasets import Dataset, DatasetError, load, load_csv, panda_split
+from fairal.errors import ProjectError  # noqa: F401 (defined there, named here too)
 from fairal.models import FittedModel
 from fairal.strategies import STRATEGIES, make_strategy
-from fairal.strategies.panda import (TRAIN_POLICY_HINT, PandaSampling, policies_for, policy_file, policy_misfit,
-                                     policy_ref)
+from fairal.strategies.panda import (
+    TRAIN_POLICY_HINT,
+    PandaSampling,
+    policies_for,
+    policy_file,
+    policy_misfit,
+    policy_ref,
+)
 from fairal.trainers import TRAINERS, USES_VALIDATION
-from fairal.errors import ProjectError  # noqa: F401 (defined there, named here too)
 
 __all__ = [
     "ProjectSettings",
@@ -260,7 +266,8 @@ class Project:
         representation = PandaSampling(policy_path=self.policy_path).trained_policy().representation
         if self.dataset.X.shape[1] != representation.n_features:
             raise ProjectError(f"the PANDA representation of {self.policy_path.name} reads "
-                               f"{representation.n_features} features; {self.dataset.name} has {self.dataset.X.shape[1]}")
+                               f"{representation.n_features} features; "
+                               f"{self.dataset.name} has {self.dataset.X.shape[1]}")
         return representation.transform(self.dataset.X)
 
     @property
@@ -551,7 +558,8 @@ def use_policy(store, project_id: int, policy_path, *, by=None) -> None:
         require_admin(by)
     project = open_project(store, project_id)
     ref = _choose_policy(store, project.dataset, str(policy_path))
-    if project._config("features", "raw") == "representation" and policy_file(ref).resolve() != project.policy_path.resolve():
+    other_policy = policy_file(ref).resolve() != project.policy_path.resolve()
+    if project._config("features", "raw") == "representation" and other_policy:
         raise ProjectError(f"the models of {project.name} read the representation of {project.policy_path.name}; "
                            "create a new project to use another policy")
     store.set_project_strategy(project_id, PandaSampling.name, {"policy_path": ref})

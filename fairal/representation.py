@@ -57,7 +57,7 @@ class Representation:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Representation":
+    def from_bytes(cls, data: bytes) -> Representation:
         try:
             payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
             meta = json.loads(payload["meta"])

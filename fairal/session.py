@@ -137,7 +137,7 @@ class LabelingSession:
         if rate <= 0:
             return None
         if self._pending_gold is None:
-            answered = len([a for a in self.store.gold_answers(self.project.id) if a["annotator_id"] == self.annotator_id])
+            answered = sum(a["annotator_id"] == self.annotator_id for a in self.store.gold_answers(self.project.id))
             done = self.store.label_count(self.project.id, annotator_id=self.annotator_id, role="pool")
             draw = np.random.default_rng([self.annotator_id, done, answered]).random()
             if draw >= rate:
@@ -157,7 +157,8 @@ class LabelingSession:
         """
         self._check_access()
         item_id, value = int(item_id), int(value)
-        if item_id == self._pending_gold or (self.project.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
+        if item_id == self._pending_gold or (
+                self.project.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
             # a quiz item (also when another session object handed it out)
             if value not in self.label_values:
                 raise ValueError(f"label value must be one of {self.label_values}, got {value!r}")

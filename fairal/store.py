@@ -23,15 +23,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlite_utils import Database
 
-from fairal.metrics import METRICS
 from fairal.errors import DuplicateError, NotFoundError, StoreError  # noqa: F401 (defined there, named here too)
+from fairal.metrics import METRICS
 
 __all__ = [
     "DuplicateError",
@@ -270,7 +270,9 @@ CREATE INDEX IF NOT EXISTS policy_jobs_status ON policy_jobs (status, id);
 
 #: Columns added to a table after it first shipped: ``(table, column, SQL type)``. A store opened
 #: on an older file adds the missing ones (ALTER TABLE), since CREATE TABLE IF NOT EXISTS does not.
-_ADDED_COLUMNS = (("projects", "archived_at", "TEXT"),)
+#: Every metric column is listed, so a metric added to ``fairal.metrics.METRICS`` reaches old files.
+_ADDED_COLUMNS = (("projects", "archived_at", "TEXT"),
+                  *(("curve_points", name, "REAL") for name in METRIC_COLUMNS))
 
 # Children first, so that no foreign key is ever left dangling.
 _PROJECT_TABLES = (
@@ -307,7 +309,7 @@ def _process_write_lock(path: Path | None) -> threading.Lock | contextlib.nullco
 
 def _now() -> str:
     # timespec keeps the microseconds even when they happen to be zero
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _int(value: Any, name: str) -> int:
@@ -400,8 +402,10 @@ class Store:
         self._add_missing_columns()
 
     def _missing_columns(self) -> list[tuple[str, str, str]]:
+        present = {table: set(self._db[table].columns_dict) for table in {t for t, _, _ in _ADDED_COLUMNS}
+                   if self._db[table].exists()}
         return [(table, column, kind) for table, column, kind in _ADDED_COLUMNS
-                if column not in self._db[table].columns_dict]
+                if table in present and column not in present[table]]
 
     def _add_missing_columns(self) -> None:
         if not self._missing_columns():
@@ -977,10 +981,11 @@ class Store:
 
     def add_auth_session(self, annotator_id: int, token_hash: str, *, seconds: float) -> None:
         """Remember a sign-in (by the hash of its token) for ``seconds``; expired ones are dropped here."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self._write():
             self._require_annotator(annotator_id)
-            self._db.execute("DELETE FROM auth_sessions WHERE expires_at <= ?", [now.isoformat(timespec="microseconds")])
+            self._db.execute("DELETE FROM auth_sessions WHERE expires_at <= ?",
+                             [now.isoformat(timespec="microseconds")])
             self._db.execute(
                 "INSERT INTO auth_sessions (token_hash, annotator_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                 [_str(token_hash, "token_hash"), annotator_id, now.isoformat(timespec="microseconds"),
@@ -1091,7 +1096,7 @@ class Store:
         with self._write():
             self._require_project(project_id)
             self._require_annotator(annotator_id)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             key = {"p": project_id, "a": annotator_id, "now": now.isoformat(timespec="microseconds"), "k": overlap}
             self._db.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now", key)
             own = self._row(
@@ -1189,7 +1194,7 @@ class Store:
     def lease_item(self, project_id: int, item_id: int, annotator_id: int, *, ttl_seconds: float = 600) -> None:
         """Lease one given item to this annotator, ending their other leases in the project
         (undo gives the item back to whoever undid it, and it is shown next)."""
-        expires = (datetime.now(timezone.utc) + timedelta(seconds=float(ttl_seconds))).isoformat(
+        expires = (datetime.now(UTC) + timedelta(seconds=float(ttl_seconds))).isoformat(
             timespec="microseconds")
         with self._write():
             self._require_item(project_id, item_id)
@@ -1413,7 +1418,7 @@ class Store:
         killed worker) is taken over. So two versions of one trainer are
         never trained at once, whatever the number of workers.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         stale = (now - timedelta(seconds=float(stale_seconds))).isoformat(timespec="microseconds")
         with self._write():
             self._require_project(project_id)
@@ -1469,7 +1474,7 @@ class Store:
         """
         if not self._value("SELECT 1 FROM policy_jobs WHERE status IN ('queued', 'running') LIMIT 1"):
             return None  # the worker asks every poll: no write lock when there is nothing to do
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         stale = (now - timedelta(seconds=float(stale_seconds))).isoformat(timespec="microseconds")
         with self._write():
             self._db.execute(

@@ -88,7 +88,8 @@ def worker_quality(store, project_id: int, *, source: str = "all") -> pd.DataFra
     answers = project_answers(store, project_id, source=source)
     quiz = pd.DataFrame(store.gold_answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "gold"])
     if not quiz.empty and source in ("all", "app"):
-        quiz_frame = pd.DataFrame({"item_id": quiz["item_id"].astype(str), "worker_id": "app:" + quiz["worker"].astype(str),
+        quiz_frame = pd.DataFrame({"item_id": quiz["item_id"].astype(str),
+                                   "worker_id": "app:" + quiz["worker"].astype(str),
                                    "answer": quiz["value"], "position": 0})
         answers = pd.concat([answers, quiz_frame], ignore_index=True)
     if answers.empty or not answers["item_id"].isin(list(gold)).any():  # nobody has answered a quiz item yet

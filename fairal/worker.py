@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fairal.projects import Project, open_project
@@ -55,7 +55,7 @@ def lock_path(db_path: str | os.PathLike) -> Path:
 def _seconds_since(iso: str | None) -> float:
     if iso is None:
         return float("inf")
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
 
 
 class Worker:

@@ -47,8 +47,8 @@ def test_module_entry_point_help():
 @pytest.mark.parametrize("command", [["--help"], ["simulate", "--help"], ["train-policy", "--help"]])
 def test_help_imports_no_heavy_library(command):
     """`--help` answers at once: torch, scikit-learn, pandas and numpy load only inside the commands."""
-    code = ("import sys\nfrom fairal.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print([m for m in ('torch', 'sklearn', 'pandas', 'numpy') if m in sys.modules])" % command)
+    code = (f"import sys\nfrom fairal.cli import main\ntry:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('torch', 'sklearn', 'pandas', 'numpy') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "usage:" in result.stdout
     assert result.stdout.splitlines()[-1] == "[]"

@@ -15,6 +15,7 @@ from fairal.datasets import (
     DatasetError,
     PandaSplit,
     TrainValidationTestSplit,
+    _builtin,
     list_datasets,
     load,
     load_adult,
@@ -26,7 +27,6 @@ from fairal.datasets import (
     panda_split,
     train_validation_test_split,
 )
-from fairal.datasets import _builtin
 
 LOADERS = {
     "adult-sex": lambda **kw: load_adult(sensitive="sex", **kw),

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from fairal import errors
 from fairal.session import LabelingSession
 from fairal.store import NotFoundError, Store
+
 from test_app import ADMIN, PASSWORD, sign_in, started, template  # noqa: F401  (template: a fixture)
 
 

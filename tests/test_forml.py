@@ -77,7 +77,7 @@ def test_look_ahead_leaves_module_untouched_and_update_uses_new_weights():
     from fairal.trainers.erm import classification_loss
     loss = (torch.softmax(w, dim=0) * classification_loss(reference(X), y)).sum()
     grads = torch.autograd.grad(loss, list(reference.parameters()))
-    for (k, p), g in zip(reference.named_parameters(), grads):
+    for (k, _), g in zip(reference.named_parameters(), grads):
         torch.testing.assert_close(dict(module.named_parameters())[k].detach(), before[k] - 0.3 * g)
 
 

@@ -9,8 +9,7 @@ from fairal.datasets import load_adult, load_compas, panda_split
 from fairal.metrics import soft_demographic_parity
 from fairal.panda import SetTransformerPolicy, relaxed_top_b, sample_gumbel
 from fairal.panda.inner import head_logits, init_head, train_head
-from fairal.panda.train import (MetaConfig, load_trained_policy, meta_train, proximal_step,
-                                save_trained_policy)
+from fairal.panda.train import MetaConfig, load_trained_policy, meta_train, proximal_step, save_trained_policy
 from fairal.projects import ProjectSettings, create_project
 from fairal.representation import pretrain_representation
 from fairal.session import LabelingSession

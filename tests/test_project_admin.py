@@ -15,9 +15,22 @@ import statsmodels.datasets.fair
 from fairal import auth
 from fairal.auth import AccessDenied
 from fairal.datasets import DatasetError, load, load_csv, suggest_columns
-from fairal.projects import (CsvSource, ProjectError, ProjectSettings, archive_project, create_project,
-                             delete_project, labels_table, next_project_name, open_project, preview, restore_project,
-                             settings_of, summarize, update_project_settings)
+from fairal.projects import (
+    CsvSource,
+    ProjectError,
+    ProjectSettings,
+    archive_project,
+    create_project,
+    delete_project,
+    labels_table,
+    next_project_name,
+    open_project,
+    preview,
+    restore_project,
+    settings_of,
+    summarize,
+    update_project_settings,
+)
 from fairal.session import LabelingSession
 from fairal.store import _PROJECT_TABLES, Store
 from fairal.worker import Worker
@@ -308,3 +321,21 @@ def test_an_older_database_opens_and_gains_the_archive_column(tmp_path, version)
         assert store.projects() == [] and store.project(1)["archived_at"]
     with Store(path) as store:  # opening again changes nothing
         assert len(store.projects(include_archived=True)) == 1
+
+
+def test_a_database_from_before_a_metric_existed_gains_its_column(tmp_path):
+    """Adding a metric to fairal.metrics.METRICS must not break existing databases
+    ("table curve_points has no column named …"): the store adds the column when it opens."""
+    path = tmp_path / "fairal.db"
+    with Store(path) as store:
+        project_id = create_project(store, ProjectSettings(name="G", dataset="german", budget=5))
+        before = len(store.curve_frame(project_id))
+    with sqlite3.connect(path) as conn:  # as a database written before this metric was added
+        conn.execute("ALTER TABLE curve_points DROP COLUMN worst_group_accuracy")
+        assert "worst_group_accuracy" not in [r[1] for r in conn.execute("PRAGMA table_info(curve_points)")]
+    with Store(path) as store:
+        recorded = open_project(store, project_id).retrain(store)  # records every metric, this one included
+        frame = store.curve_frame(project_id)
+    assert len(frame) == before + len(recorded)
+    assert frame["worst_group_accuracy"].iloc[:before].isna().all()  # unknown before: left empty
+    assert frame["worst_group_accuracy"].iloc[before:].between(0, 1).all()

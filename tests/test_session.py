@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from fairal.datasets import load_german
-from fairal.projects import (DEFAULT_PROJECT_NAME, CsvSource, ProjectError, ProjectSettings,
-                             create_project, ensure_default_project, open_project)
+from fairal.projects import (
+    DEFAULT_PROJECT_NAME,
+    CsvSource,
+    ProjectError,
+    ProjectSettings,
+    create_project,
+    ensure_default_project,
+    open_project,
+)
 from fairal.session import LabelingSession
 from fairal.store import Store
 

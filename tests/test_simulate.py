@@ -33,7 +33,7 @@ def test_labels_grow_with_the_budget(small_run):
 
 def test_budget_zero_is_the_same_model_for_every_method(small_run):
     at_zero = small_run[small_run["budget"] == 0]
-    for seed, part in at_zero.groupby("seed"):
+    for _, part in at_zero.groupby("seed"):
         assert part["f1"].nunique() == 1
 
 

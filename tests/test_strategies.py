@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from fairal.datasets import load_adult
-from fairal.strategies import (EmptyPoolError, EntropySampling, MarginSampling, PoolExhaustedError,
-                               RandomSampling, make_strategy)
+from fairal.strategies import (
+    EmptyPoolError,
+    EntropySampling,
+    MarginSampling,
+    PoolExhaustedError,
+    RandomSampling,
+    make_strategy,
+)
 from fairal.trainers import ERMTrainer
 
 

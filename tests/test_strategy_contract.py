@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from fairal.datasets import load_adult
-from fairal.strategies import (OFFLINE_ONLY, STRATEGIES, EmptyPoolError, PoolExhaustedError, QueryStrategy,
-                               Ranking, make_strategy)
+from fairal.strategies import (
+    OFFLINE_ONLY,
+    STRATEGIES,
+    EmptyPoolError,
+    PoolExhaustedError,
+    QueryStrategy,
+    Ranking,
+    make_strategy,
+)
 from fairal.trainers import ERMTrainer
 
 #: Strategies whose order depends on ``random_state`` (a seeded draw); the others are fixed by the data.

@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-import state
 from fairal import auth
 from fairal.auth import AccessDenied, AuthError
 from fairal.store import StoreError
+
+import state
 
 store = state.store()
 admin = state.require_admin_page(state.current_user(store))

@@ -6,11 +6,12 @@ import math
 import pandas as pd
 import streamlit as st
 
-import state
 from fairal import crowd, validation
 from fairal.auth import AccessDenied
 from fairal.crowd import CrowdDataError
 from fairal.store import StoreError
+
+import state
 
 store, admin, project = state.admin_project_page("Crowd", key="crowd_project")
 st.caption("FR-Train builds its clean validation set from several noisy answers per item: import them or "

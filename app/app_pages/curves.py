@@ -5,15 +5,15 @@ import io
 import pandas as pd
 import streamlit as st
 
-import state
 from fairal.crowd import export_table
 from fairal.forecast import labels_to_constraint
 from fairal.metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LABELS
-from fairal.plots import (budget_figure, latest_per_budget, latest_per_trainer, simulation_budget_figure,
-                          tradeoff_figure)
+from fairal.plots import budget_figure, latest_per_budget, latest_per_trainer, simulation_budget_figure, tradeoff_figure
 from fairal.projects import labels_table
 from fairal.simulate import read_simulation
 from fairal.trainers import USES_VALIDATION
+
+import state
 
 store, _admin, project = state.admin_project_page("Curves", key="curves_project")
 st.caption(f"Evaluated on the project's held-out test set ({len(project.test):,} rows), "

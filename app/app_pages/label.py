@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-import state
 from fairal.auth import AccessDenied
 from fairal.session import LabelingSession
 from fairal.store import StoreError
+
+import state
 
 store = state.store()
 user = state.current_user(store)

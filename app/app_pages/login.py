@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-import state
 from fairal import auth
+
+import state
 
 store = state.store()
 left, _ = st.columns([1, 1])

@@ -7,15 +7,26 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-import panda_policies
-import state
 from fairal.auth import AccessDenied
 from fairal.datasets import DatasetError, list_datasets, suggest_columns
 from fairal.metrics import DISPARITY_METRICS, LABELS
-from fairal.projects import (CsvSource, ProjectError, ProjectSettings, archive_project, create_project,
-                             delete_project, next_project_name, preview, restore_project, update_project_settings)
+from fairal.projects import (
+    CsvSource,
+    ProjectError,
+    ProjectSettings,
+    archive_project,
+    create_project,
+    delete_project,
+    next_project_name,
+    preview,
+    restore_project,
+    update_project_settings,
+)
 from fairal.store import StoreError
 from fairal.trainers import TRAINERS, USES_VALIDATION
+
+import panda_policies
+import state
 
 store = state.store()
 user = state.require_admin_page(state.current_user(store))

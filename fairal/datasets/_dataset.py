@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+
 from fairal.errors import DatasetError  # noqa: F401 (defined there, named here too)
 
 __all__ = ["Dataset", "DatasetError"]

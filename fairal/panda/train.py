@@ -129,9 +129,10 @@ def proximal_step(policy: torch.nn.Module, disparity_fn: Callable[[], torch.Tens
 
 
 def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_groups: int, *,
-               config: MetaConfig = MetaConfig(),
+               config: MetaConfig | None = None,
                progress: Callable[[int, dict], None] | None = None) -> MetaTrainingResult:
     """Meta-train a selection policy on D = (features, y, group_codes); see the module docstring."""
+    config = config or MetaConfig()
     start_time = time.perf_counter()
     device = default_device()
     c = config
@@ -208,9 +209,10 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
         with torch.no_grad():  # project τ back into its box (a clamp alone would freeze it outside)
             policy.log_temperature.clamp_(np.log(c.min_temperature), np.log(c.max_temperature))
         # Backward (proximal) step on η·χ̃ + ½‖θ − θ̂‖², same task and noise.
-        prox_taken = proximal_step(policy, lambda: simulate_task(seed, pool, val, gumbel)[1],
+        prox_taken = proximal_step(policy, lambda: simulate_task(seed, pool, val, gumbel)[1],  # noqa: B023 (used now)
                                    rho=c.rho, step_size=c.prox_lr, steps=c.prox_steps)
-        row = {"iteration": iteration, "val_loss": float(loss.detach()), "val_soft_disparity": float(disparity.detach()),
+        row = {"iteration": iteration, "val_loss": float(loss.detach()),
+               "val_soft_disparity": float(disparity.detach()),
                "temperature": float(policy.temperature.detach()), "prox_steps": prox_taken}
         if iteration % c.eval_every == 0 or iteration == c.iterations:
             policy.eval()

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import numpy as np
+
 from fairal.errors import EmptyPoolError, PoolExhaustedError  # noqa: F401 (defined there, named here too)
 
 __all__ = [

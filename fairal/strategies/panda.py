@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fairal.strategies._base import ScoreBasedStrategy
 from fairal.errors import PolicyMismatchError  # noqa: F401 (defined there, named here too)
+from fairal.strategies._base import ScoreBasedStrategy
 
 __all__ = ["PandaSampling", "DEFAULT_POLICY", "PolicyMismatchError", "policy_file", "policy_ref",
            "policy_misfit", "policies_for", "TRAIN_POLICY_HINT", "TRAIN_POLICY_COMMAND"]

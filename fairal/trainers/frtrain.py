@@ -357,7 +357,8 @@ class FRTrainTrainer:
         with seeded(self.random_state):
             classifier = make_model(kind, X.shape[1], n_classes=2, hidden=(hidden,) if hidden else ())
             d_fair = FairnessDiscriminator(n_groups, n_conditions)
-            d_robust = RobustnessDiscriminator(X.shape[1] + (1 if n_groups == 2 else n_groups) + 1, int(self.robust_hidden))
+            n_inputs = X.shape[1] + (1 if n_groups == 2 else n_groups) + 1
+            d_robust = RobustnessDiscriminator(n_inputs, int(self.robust_hidden))
             for net in (classifier, d_fair, d_robust):
                 net.apply(_init_normal)
         classifier, d_fair, d_robust = classifier.to(device), d_fair.to(device), d_robust.to(device)
@@ -421,14 +422,16 @@ class FRTrainTrainer:
                 if self.lambda_f > 0:
                     loss = loss - self.lambda_f * (weights[f_rows] * fair_cost(logit)).mean()
                 if robust:
-                    loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)  # = robustness_term
+                    # = robustness_term
+                    loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)
             loss.backward()
             opt_c.step()
             last_bce = float((weights * bce).mean().detach())
             if self.reweight_loss == "generator":
                 last_bce = float(loss.detach())  # the authors' L_c: last total classifier loss
             if epoch % 500 == 0:
-                history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr, "loss": float(loss.detach())})
+                history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr,
+                                "loss": float(loss.detach())})
                 logger.debug("epoch %d: %s", epoch, history[-1])
 
         info = {
