@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,7 +65,8 @@ def baseline(dataset_name: str = "adult", *, sensitive: str | None = None, seeds
     for seed in seeds:
         split = panda_split(len(dataset), seed=seed)
         start = time.perf_counter()
-        fitted = ERMTrainer(model, random_state=seed).fit(dataset.subset(split.meta_train))
+        fitted = ERMTrainer(cast(Literal["logistic", "mlp"], model), random_state=seed).fit(
+            dataset.subset(split.meta_train))
         seconds = time.perf_counter() - start
         test = dataset.subset(split.test)
         scores = evaluate(test.y, fitted.predict(test.X), sensitive_features=test.group)

@@ -734,6 +734,7 @@ def dawid_skene(
         warnings.simplefilter("ignore", category=FutureWarning)
         model = DawidSkene(n_iter=n_iter, tol=tol).fit(data)
     probas = model.probas_
+    assert probas is not None and model.priors_ is not None  # set by fit
     posterior = probas[1] if 1 in probas.columns else pd.Series(0.0, index=probas.index)
     result = pd.DataFrame({"n_answers": votes.groupby("item_id", sort=False).size()})
     result["posterior"] = posterior.reindex(result.index).to_numpy()
@@ -815,7 +816,7 @@ def _krippendorff(answers: pd.DataFrame, scale: str) -> float:
     matrix = answers.pivot(index="worker_id", columns="item_id", values="answer").to_numpy(dtype=float)
     if not ((~np.isnan(matrix)).sum(axis=0) >= 2).any():  # no item with two answers: α is undefined
         return float("nan")
-    level = "nominal" if scale == "binary" else "ordinal"
+    level: Literal["nominal", "ordinal"] = "nominal" if scale == "binary" else "ordinal"
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(

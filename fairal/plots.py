@@ -159,7 +159,7 @@ def simulation_budget_figure(frame: pd.DataFrame, metric: str, *, threshold: flo
     Pass ``figure`` to draw onto an existing figure (the app overlays a live project).
     """
     own = figure is None
-    figure = go.Figure() if own else figure
+    figure = go.Figure() if figure is None else figure
     stats = _mean_se(frame, ["method", "budget"], metric)
     for i, (method, part) in enumerate(stats.groupby("method", sort=False)):
         colour = _PALETTE[i % len(_PALETTE)]

@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from fairal.panda.config import MetaConfig
 
@@ -82,7 +83,8 @@ def run_policy_job(store, job: dict) -> dict:
 
     try:
         project = open_project(store, int(job["project_id"]))
-        out = Path(policy_folder(store)) / f"project-{project.id}-job-{job_id}.pt"
+        # add_policy_job refuses in-memory stores, so the folder is set (Path(None) would fail here as before).
+        out = Path(cast(Path, policy_folder(store))) / f"project-{project.id}-job-{job_id}.pt"
         start = time.perf_counter()
         result = train_policy(project.dataset, job_config(project, int(job["iterations"])), out,
                               split_seed=int(project.row["split_seed"]), progress=progress, stage=stage)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from fairal.device import default_device
-from fairal.models import ModelFileError
+from fairal.models import MLP, ModelFileError
 from fairal.trainers import ERMTrainer
 
 __all__ = ["Representation", "pretrain_representation"]
@@ -83,7 +84,7 @@ def pretrain_representation(X, y, *, hidden: Sequence[int] = (64, 32), epochs: i
     """Train an MLP on (X, y) with ERM and keep everything but its output layer."""
     fitted = ERMTrainer("mlp", hidden=hidden, epochs=epochs, lr=1e-3,
                         random_state=random_state).fit((X, y))
-    layers = list(fitted.module.net.children())[:-1]  # drop the output Linear
+    layers = list(cast(MLP, fitted.module).net.children())[:-1]  # drop the output Linear
     encoder = _encoder(np.asarray(X).shape[1], hidden)
     encoder.load_state_dict(nn.Sequential(*layers).state_dict())
     return Representation(encoder.to(fitted.device), n_features=np.asarray(X).shape[1], hidden=hidden)

@@ -25,10 +25,11 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlite_utils import Database
+from sqlite_utils.db import Table
 
 from fairal.errors import DuplicateError, NotFoundError, StoreError  # noqa: F401 (defined there, named here too)
 from fairal.metrics import METRICS
@@ -354,7 +355,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, memory: bool = False):
         if (path is None) == (not memory):
             raise ValueError("give either a path or memory=True, not both or neither")
-        self.path: Path | None = None if memory else Path(path)
+        self.path: Path | None = None if memory else Path(cast("str | Path", path))  # path is set: checked above
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the lock, not the thread, guards the connection.
@@ -458,19 +459,23 @@ class Store:
                         conn.execute("ROLLBACK")
                     raise
 
-    def _rows(self, sql: str, params: list | dict = ()) -> list[dict]:
+    def _table(self, name: str) -> Table:
+        """``self._db[name]``, typed as the table it is (fairal defines no views)."""
+        return cast(Table, self._db[name])
+
+    def _rows(self, sql: str, params: list | tuple | dict = ()) -> list[dict]:
         with self._lock:
             return list(self._db.query(sql, params))
 
-    def _tuples(self, sql: str, params: list | dict = ()) -> list[tuple]:
+    def _tuples(self, sql: str, params: list | tuple | dict = ()) -> list[tuple]:
         with self._lock:
             return self._db.conn.execute(sql, params).fetchall()
 
-    def _row(self, sql: str, params: list | dict = ()) -> dict | None:
+    def _row(self, sql: str, params: list | tuple | dict = ()) -> dict | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
-    def _value(self, sql: str, params: list | dict = ()) -> Any:
+    def _value(self, sql: str, params: list | tuple | dict = ()) -> Any:
         rows = self._tuples(sql, params)
         return rows[0][0] if rows else None
 
@@ -512,8 +517,8 @@ class Store:
         budget = _int(budget, "budget")
         if budget < 0:
             raise ValueError(f"budget must be >= 0, got {budget}")
-        threshold = _optional_float(threshold, "threshold")
-        if threshold is None:
+        threshold_value = _optional_float(threshold, "threshold")
+        if threshold_value is None:
             raise ValueError("threshold must be a number, got None")
         row = {
             "name": _str(name, "name"),
@@ -525,7 +530,7 @@ class Store:
             "trainers": json.dumps(trainers),
             "budget": budget,
             "metric": metric,
-            "threshold": threshold,
+            "threshold": threshold_value,
             "label_values": json.dumps(label_values),
             "config": json.dumps(config or {}),
             "created_at": _now(),
@@ -536,8 +541,8 @@ class Store:
             if dataset_file is not None:
                 file_id = self._insert_dataset_file(*dataset_file)
                 row["config"] = json.dumps({**(config or {}), "dataset_file_id": file_id})
-            project_id = self._db["projects"].insert(row).last_pk
-            self._db["items"].insert_all(_item_rows(project_id, items), batch_size=1000)
+            project_id = cast(int, self._table("projects").insert(row).last_pk)
+            self._table("items").insert_all(_item_rows(project_id, items), batch_size=1000)
         return project_id
 
     def project(self, project_id: int) -> dict:
@@ -721,7 +726,7 @@ class Store:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"data must be bytes, got {type(data).__name__}")
         row = {"name": _str(name, "name"), "created_at": _now(), "data": bytes(data)}
-        return self._db["dataset_files"].insert(row).last_pk
+        return cast(int, self._table("dataset_files").insert(row).last_pk)
 
     def dataset_file(self, file_id: int) -> bytes:
         rows = self._tuples("SELECT data FROM dataset_files WHERE id = ?", [file_id])
@@ -736,7 +741,7 @@ class Store:
         with self._write():
             if self._value("SELECT 1 FROM annotators WHERE name = ?", [name]):
                 raise DuplicateError(f"an annotator named {name!r} already exists")
-            return self._db["annotators"].insert(row).last_pk
+            return cast(int, self._table("annotators").insert(row).last_pk)
 
     def get_or_create_annotator(self, name: str, *, role: str = "annotator") -> int:
         """The id of the annotator with this name, created with ``role`` if new."""
@@ -748,7 +753,7 @@ class Store:
             existing = self._value("SELECT id FROM annotators WHERE name = ?", [name])
             if existing is not None:
                 return existing
-            return self._db["annotators"].insert(row).last_pk
+            return cast(int, self._table("annotators").insert(row).last_pk)
 
     def annotator(self, annotator_id: int) -> dict:
         row = self._row("SELECT * FROM annotators WHERE id = ?", [annotator_id])
@@ -890,7 +895,7 @@ class Store:
             {**key, "action": action, "old": old_value, "new": new_value, "undoes": undoes,
              "at": at},
         )
-        return cursor.lastrowid
+        return cast(int, cursor.lastrowid)
 
     def record_skip(self, project_id: int, item_id: int, annotator_id: int) -> None:
         """Put the item at the back of this annotator's queue and end their lease on it."""
@@ -1452,7 +1457,7 @@ class Store:
                 "INSERT INTO policy_jobs (project_id, status, iterations, message, created_at, updated_at) "
                 "VALUES (?, 'queued', ?, 'waiting for the background worker', ?, ?)",
                 [project_id, _int(iterations, "iterations"), now, now])
-            return int(cursor.lastrowid)
+            return int(cast(int, cursor.lastrowid))
 
     def policy_job(self, job_id: int) -> dict:
         row = self._row("SELECT * FROM policy_jobs WHERE id = ?", [job_id])
@@ -1538,7 +1543,7 @@ class Store:
                 "WHERE project_id = ? AND trainer = ?",
                 [project_id, trainer],
             )
-            model_version_id = self._db["model_versions"].insert(
+            model_version_id = self._table("model_versions").insert(
                 {
                     "project_id": project_id,
                     "trainer": trainer,
@@ -1549,7 +1554,7 @@ class Store:
                     "state": None if state is None else bytes(state),
                 }
             ).last_pk
-            curve_point_id = self._db["curve_points"].insert(
+            curve_point_id = self._table("curve_points").insert(
                 {
                     "project_id": project_id,
                     "budget": budget,
@@ -1615,7 +1620,7 @@ class Store:
         return frame.astype({name: "float64" for name in METRIC_COLUMNS})
 
 
-def _check_role(role: str) -> str:
+def _check_role(role: Any) -> str:
     if role not in ITEM_ROLES:
         raise ValueError(f"role must be one of {list(ITEM_ROLES)}, got {role!r}")
     return role

@@ -12,6 +12,7 @@ function that writes takes the acting user and checks they are an admin.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Literal, cast
 
 import pandas as pd
 
@@ -37,7 +38,8 @@ def import_crowd_csv(store, project_id: int, data: bytes, *, by: User, filename:
     require_admin(by)
     project = store.project(project_id)
     scale = (project.get("config") or {}).get("scale", "binary")
-    answers = crowd.read_answers(data, format=format, scale=scale, max_bytes=max_bytes)
+    answers = crowd.read_answers(data, format=cast(Literal["auto", "long", "wide"], format), scale=scale,
+                                 max_bytes=max_bytes)
     try:
         item_ids = answers["item_id"].astype(str).str.strip().astype("int64")
     except ValueError:
@@ -120,7 +122,7 @@ def aggregate_labels(store, project_id: int, *, method: str = "majority_vote", s
         answers, excluded = crowd.exclude_workers(answers, quality, min_accuracy=min_accuracy, min_gold=min_gold)
     if answers.empty:
         raise ValueError("no answers to aggregate (import a crowd CSV or label with overlap first)")
-    kwargs = {"max_answers": max_answers}
+    kwargs: dict[str, Any] = {"max_answers": max_answers}
     if method != "mean_score":
         kwargs["scale"] = scale
     result = crowd.aggregate(answers, method, **kwargs)

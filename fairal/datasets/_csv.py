@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
 def _value_text(value: object) -> str:
     """A value as the label column's text shows it: ``5.0`` and ``"5.0"`` read ``"5"``."""
     try:
-        number = float(value)
+        number = float(cast(Any, value))
     except (TypeError, ValueError):
         return str(value)
     return str(int(number)) if number.is_integer() and not isinstance(value, bool) else str(value)

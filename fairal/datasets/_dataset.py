@@ -96,7 +96,7 @@ class Dataset:
         if self.label_name in self.display.columns:
             raise DatasetError(f"display must not contain the label column {self.label_name!r}")
         # Read-only views: the caller's own arrays keep their flags.
-        X, y, group, ids = (arr.view() for arr in (X, y, group, ids))
+        X, y, group, ids = X.view(), y.view(), group.view(), ids.view()
         for arr in (X, y, group, ids):
             arr.setflags(write=False)
         set_ = object.__setattr__

@@ -30,18 +30,18 @@ def encode_features(
     X : numpy.ndarray of float32, shape (len(frame), d)
     feature_names : list of str
     """
-    numeric, categorical = set(numeric), set(categorical)
+    numeric_set, categorical_set = set(numeric), set(categorical)
     blocks: list[np.ndarray] = []
     names: list[str] = []
     for column in frame.columns:
-        if column in numeric:
+        if column in numeric_set:
             values = pd.to_numeric(frame[column]).to_numpy(dtype=np.float64, na_value=np.nan)
             mean = np.nanmean(values) if np.isfinite(values).any() else 0.0
             std = np.nanstd(values) if np.isfinite(values).any() else 0.0
             z = (values - mean) / std if std > 0 else values - mean
             blocks.append(np.nan_to_num(z, nan=0.0)[:, None])
             names.append(str(column))
-        elif column in categorical:
+        elif column in categorical_set:
             text = frame[column].astype(object).where(frame[column].notna(), MISSING_CATEGORY).astype(str)
             categories = sorted(set(text))
             codes = pd.Categorical(text, categories=categories).codes

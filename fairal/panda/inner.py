@@ -47,7 +47,7 @@ no weight decay — use ``l2``) instead of plain gradient descent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -166,7 +166,7 @@ def train_head(
         return _train_linear_head(params, features, labels, weights, steps=steps, lr=lr, l2=l2, eps=eps)
     loss_grad = grad(head_loss)
     theta = dict(params)
-    kwargs = {"l2": l2, "module": module, "eps": eps}
+    kwargs: dict[str, Any] = {"l2": l2, "module": module, "eps": eps}
     if optimizer == "adam":
         m = {k: torch.zeros_like(v) for k, v in theta.items()}
         v2 = {k: torch.zeros_like(v) for k, v in theta.items()}

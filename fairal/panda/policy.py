@@ -178,6 +178,7 @@ class SetTransformerPolicy(nn.Module):
         }
         self.n_features = n_features
         self.input = nn.Linear(n_features, width)
+        blocks: list[nn.Module]
         if inducing_points is None:
             blocks = [_AttentionBlock(width, heads, ff, dropout) for _ in range(layers)]
         else:

@@ -42,6 +42,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -184,7 +185,7 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
             truth, groups = y_all[val].long().cpu().numpy(), g_all[val].cpu().numpy()
             f1s.append(metrics.f1(truth, predicted))
             dps.append(metrics.demographic_parity_difference(truth, predicted, sensitive_features=groups,
-                                                             method=c.disparity))
+                                                             method=cast(metrics.Method, c.disparity)))
             positives.append(float(y_all[pool][chosen].mean()))
         return {"eval_f1": float(np.mean(f1s)), "eval_disparity": float(np.mean(dps)),
                 "eval_positive_share": float(np.mean(positives))}
@@ -196,6 +197,8 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
         return gumbel_top_b(torch.zeros(len(pool), device=device), c.budget, gumbel=gumbel)
 
     baseline = evaluate(random_picker)
+    best: dict[str, Any] | None
+    best_state: dict[str, torch.Tensor] | None
     history, best, best_state = [], None, None
     for iteration in range(1, c.iterations + 1):
         policy.train()
@@ -225,9 +228,10 @@ def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_g
         history.append(row)
         if progress is not None:
             progress(iteration, row)
-    policy.load_state_dict(best_state)
+    # set by the evaluation at the last iteration (None only when c.iterations < 1)
+    policy.load_state_dict(cast(dict[str, torch.Tensor], best_state))
     policy.eval()
-    best = {k: v for k, v in best.items() if k != "key"}
+    best = {k: v for k, v in cast(dict[str, Any], best).items() if k != "key"}
     best.update({f"random_{k}": v for k, v in baseline.items()})
     return MetaTrainingResult(policy=policy, history=pd.DataFrame(history), best=best,
                               seconds=time.perf_counter() - start_time)

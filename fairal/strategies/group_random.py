@@ -62,7 +62,7 @@ class GroupAwareRandomSampling(QueryStrategy):
         correct = model.predict(X[labeled]) == y
         labeled_groups = groups[labeled]
         self.group_accuracy_ = {str(g): float(correct[labeled_groups == g].mean()) for g in np.unique(labeled_groups)}
-        self.chosen_group_ = min(self.group_accuracy_, key=self.group_accuracy_.get)
+        self.chosen_group_ = min(self.group_accuracy_, key=self.group_accuracy_.__getitem__)
         logger.info("group-aware random: %s is served worst (accuracy %s)", self.chosen_group_, self.group_accuracy_)
         u = np.random.default_rng(self.random_state).random(len(unlabeled))
         return u + (groups[unlabeled].astype(str) == self.chosen_group_)

@@ -1,5 +1,7 @@
 """Trainers: ``fit(data, *, sample_weight=None, validation=None) -> FittedModel``."""
 
+from typing import Any
+
 from fairal.trainers._base import Trainer, as_arrays
 from fairal.trainers.erm import ERMTrainer
 from fairal.trainers.fairlearn import FairlearnTrainer, MixtureModel
@@ -12,9 +14,11 @@ __all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTra
            "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS",
            "NEEDS_VALIDATION", "USES_VALIDATION", "make_trainer"]
 
-#: Trainers selectable by name in projects, the app and the command line.
-TRAINERS = {"erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
-            "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
+#: Trainers selectable by name in projects, the app and the command line. (``type[Any]``, not
+#: ``type[Trainer]``: FairlearnTrainer.fit returns a MixtureModel, which duck-types FittedModel.)
+TRAINERS: dict[str, type[Any]] = {
+    "erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
+    "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
 
 #: Trainers that need the project's clean validation / exemplar set (``needs_validation``); the app
 #: offers them once projects have one (the crowd issue builds it), and they are too slow to

@@ -84,9 +84,8 @@ class ERMTrainer:
         X, y, _ = as_arrays(data)
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
-        weight = check_sample_weight(sample_weight, len(X))
-        if weight is not None:
-            weight = torch.as_tensor(weight, device=device)
+        weight_np = check_sample_weight(sample_weight, len(X))
+        weight = None if weight_np is None else torch.as_tensor(weight_np, device=device)
         architecture = {"kind": self.model, "n_features": X.shape[1], "n_classes": n_classes,
                         "hidden": list(self.hidden) if self.model == "mlp" else []}
         with seeded(self.random_state):

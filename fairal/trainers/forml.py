@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -270,8 +270,8 @@ class FORMLTrainer:
         if self.condense > 0:
             n_drop = int(round(self.condense * len(X)))
             keep = np.sort(np.argsort(ema_loss.cpu().numpy(), kind="stable")[n_drop:])
-            sub = {**tensors, "X": tensors["X"][keep], "y": tensors["y"][keep],
-                   "prior": None if prior is None else tensors["prior"][keep]}
+            sub = {**tensors, "X": cast(torch.Tensor, tensors["X"])[keep], "y": cast(torch.Tensor, tensors["y"])[keep],
+                   "prior": None if prior is None else cast(torch.Tensor, tensors["prior"])[keep]}
             module, _, _, _ = self._train(sub, architecture, len(groups), device, learn=False)
             info["kept_index"] = train_index[keep]
         return FittedModel(module, architecture=architecture, details=details, info=info)
@@ -461,9 +461,9 @@ class _ExemplarSampler:
         n = len(self.codes)
         if n <= self.size:
             return np.arange(n)
-        chosen = [self.rng.choice(rows, size=min(self.min_per_group, len(rows)), replace=False)
+        picked = [self.rng.choice(rows, size=min(self.min_per_group, len(rows)), replace=False)
                   for rows in self.by_group if len(rows)]
-        chosen = np.concatenate(chosen)
+        chosen = np.concatenate(picked)
         free = np.ones(n, dtype=bool)
         free[chosen] = False
         rest = np.flatnonzero(free)

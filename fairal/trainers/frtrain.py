@@ -65,7 +65,7 @@ Choices where the paper is silent or inconsistent, stated here:
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -352,7 +352,7 @@ class FRTrainTrainer:
         f_cond = yt[f_rows]
 
         hidden = int(self.hidden)
-        kind = "mlp" if hidden > 0 else "logistic"
+        kind: Literal["logistic", "mlp"] = "mlp" if hidden > 0 else "logistic"
         architecture = {"kind": kind, "n_features": X.shape[1], "n_classes": 2, "hidden": [hidden] if hidden else []}
         with seeded(self.random_state):
             classifier = make_model(kind, X.shape[1], n_classes=2, hidden=(hidden,) if hidden else ())
@@ -375,7 +375,7 @@ class FRTrainTrainer:
 
         r_weight = torch.ones(len(X), device=device)
         fake_target = torch.zeros(len(X), device=device)
-        real_target = torch.ones(len(val_input), device=device) if robust else None
+        real_target = torch.ones(len(cast(torch.Tensor, val_input)), device=device) if robust else None
         last_bce, last_dr = float("nan"), float("nan")
         last_r = 0.0
         history = []
@@ -393,6 +393,7 @@ class FRTrainTrainer:
                 opt_f.step()
             # Robustness discriminator: clean validation = 1, training with predictions = 0.
             if robust:
+                assert real_target is not None and fake_input is not None  # both built when robust
                 opt_r.zero_grad()
                 d_r_loss = 0.5 * (
                     F.binary_cross_entropy_with_logits(d_robust(val_input), real_target)
@@ -413,8 +414,9 @@ class FRTrainTrainer:
                 r_logit = d_robust(fake_input) if robust else None  # ŷ attached: gradient reaches the classifier
                 if (robust and self.reweight and (epoch - self.warmup) % self.reweight_every < self.d_steps
                         and np.isfinite(last_bce)):
-                    scores = torch.sigmoid(r_logit.detach())
-                    r_weight = example_weights(scores, last_bce, last_dr, self.C)
+                    assert r_logit is not None  # computed when robust
+                    r_scores = torch.sigmoid(r_logit.detach())
+                    r_weight = example_weights(r_scores, last_bce, last_dr, self.C)
                     last_r = float(1.0 / (1.0 + np.exp(-(last_bce / max(last_dr, 1e-12) - self.C))))
                     weights = wt_user * r_weight
                 loss = (1.0 - self.lambda_f - self.lambda_r) * (weights * bce).mean()
@@ -422,6 +424,7 @@ class FRTrainTrainer:
                 if self.lambda_f > 0:
                     loss = loss - self.lambda_f * (weights[f_rows] * fair_cost(logit)).mean()
                 if robust:
+                    assert r_logit is not None  # computed when robust
                     # = robustness_term
                     loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)
             loss.backward()

@@ -9,10 +9,12 @@ is exactly that function with hard (0/1) weights.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from fairal.device import default_device
-from fairal.models import FittedModel, make_model
+from fairal.models import FittedModel, LogisticRegression, make_model
 from fairal.panda.inner import init_head, train_head
 from fairal.trainers._base import as_arrays, check_positive_int
 
@@ -54,7 +56,7 @@ class HeadTrainer:
         params = train_head(init_head(X.shape[1], device=device), features,
                             torch.as_tensor(y, dtype=torch.float32, device=device), weights,
                             steps=self.steps, lr=self.lr, l2=self.l2)
-        module = make_model("logistic", X.shape[1])
+        module = cast(LogisticRegression, make_model("logistic", X.shape[1]))
         with torch.no_grad():
             module.linear.weight.copy_(params["weight"].reshape(1, -1))
             module.linear.bias.copy_(params["bias"].reshape(1))

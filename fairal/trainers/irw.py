@@ -171,7 +171,7 @@ def last_layer_gradients(
     graph so the caller can train on the same forward pass.
     """
     last = module.get_submodule([n for n, m in module.named_modules() if isinstance(m, nn.Linear)][-1])
-    seen = {}
+    seen: dict[str, torch.Tensor] = {}
     handle = last.register_forward_hook(lambda _m, inputs, output: seen.update(h=inputs[0], z=output))
     try:
         logits = module(X)
@@ -482,7 +482,7 @@ class IRWTrainer(_WorstCaseTrainer):
         return w
 
     def _info(self) -> dict:
-        info = {"alpha": self.alpha, "scheme": self.scheme}
+        info: dict[str, object] = {"alpha": self.alpha, "scheme": self.scheme}
         if self.outliers:
             info["outliers"] = np.array(sorted(self.outliers_), dtype=np.int64)
         return info
