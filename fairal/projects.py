@@ -492,10 +492,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     ``by``: the signed-in user creating it (must be an admin); None for trusted
     local callers (scripts and tests that hold the database file).
     """
-    if by is not None:
-        from fairal.auth import require_admin
-
-        require_admin(by)
+    _require_admin(by)
     _validate(settings)
     if store.project_by_name(settings.name) is not None:
         raise ProjectError(f"a project named {settings.name!r} already exists")
@@ -552,10 +549,7 @@ def use_policy(store, project_id: int, policy_path, *, by=None) -> None:
     ProjectError when the policy does not fit the project's data, or when the project's models read
     the representation of another policy (their features would change under them).
     """
-    if by is not None:
-        from fairal.auth import require_admin
-
-        require_admin(by)
+    _require_admin(by)
     project = open_project(store, project_id)
     ref = _choose_policy(store, project.dataset, str(policy_path))
     other_policy = policy_file(ref).resolve() != project.policy_path.resolve()
@@ -575,6 +569,7 @@ EDITABLE = ("name", "budget", "trainers", "metric", "threshold", "gold_rate", "q
 
 
 def _require_admin(by) -> None:
+    """``by`` must be an admin; None is a trusted local caller (scripts, tests, the CLI)."""
     if by is not None:
         from fairal.auth import require_admin
 
