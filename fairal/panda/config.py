@@ -18,9 +18,13 @@ class MetaConfig:
     n_initial: int = 50               # labeled seed per task (as in the app and simulate)
     rho: float = 0.04                 # constraint on the disparity
     disparity: str = "to_overall"     # demographic parity "to_overall" (PANDA Table 1) or "between_groups"
-    inner_steps: int = 50             # unrolled gradient steps of the head
-    inner_lr: float = 0.5
-    inner_l2: float = 1e-3
+    inner_learner: str = "head"       # "head": inner_steps unrolled steps of a linear head (the paper's
+                                      # ACTIVELEARNSIM); "erm": L2 logistic regression solved to convergence
+                                      # (what the app's "erm" trainer deploys), implicit gradient
+    inner_steps: int = 50             # unrolled gradient steps of the head ("head")
+    inner_lr: float = 0.5             # ("head")
+    inner_l2: float = 1e-3            # ("head")
+    inner_C: float = 1.0              # inverse L2 strength of "erm", as ERMTrainer's and scikit-learn's C
     width: int = 32                   # {16, 32, 64}
     layers: int = 1                   # {1, 3, 5} searched in the paper; 1 is fastest and did as well here
     heads: int = 4
@@ -31,6 +35,8 @@ class MetaConfig:
     lr: float = 1e-3                  # Adam, forward step (1e-2 … 1e-7)
     prox_steps: int = 3
     prox_lr: float = 0.05             # length of each normalised proximal step
+    meta_batch: int = 1               # M: tasks per meta-step, batched through the policy and the learner
+    bf16: bool = False                # run the policy's encoder under bfloat16 autocast (CUDA)
     iterations: int = 300
     eval_every: int = 20
     eval_tasks: int = 4

@@ -58,7 +58,8 @@ from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
 from fairal.representation import Representation
 
 __all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "proximal_step", "policy_inputs", "save_trained_policy",
-           "load_trained_policy", "TrainedPolicy", "train_policy", "fit_task_sizes"]
+           "load_trained_policy", "TrainedPolicy", "train_policy", "fit_task_sizes",
+           "MetaTrainingData", "prepare_meta_training", "write_policy"]
 
 logger = logging.getLogger(__name__)
 
@@ -297,30 +298,34 @@ def fit_task_sizes(config: MetaConfig, n_rows: int) -> MetaConfig:
     return replace(c, pool_size=pool, validation_size=available - pool, budget=min(c.budget, pool // 2))
 
 
-def train_policy(dataset, config: MetaConfig, out, *, split_seed: int = 0,
-                 progress: Callable[[int, dict], None] | None = None,
-                 stage: Callable[[str], None] | None = None) -> MetaTrainingResult:
-    """Meta-train a PANDA policy for ``dataset`` and write it to ``out`` (plus ``<out>.history.csv``).
+@dataclass
+class MetaTrainingData:
+    """What meta-training reads: D0's representation features, labels and groups, and the representation."""
 
-    The one pipeline behind ``python -m fairal train-policy`` and the app's background jobs:
-    PANDA's split (``split_seed``), a representation pretrained on the meta-train half, then
-    :func:`meta_train` on that half only (a project with the same split seed never trains the
-    policy on its pool or test items). ``progress(iteration, row)`` follows each iteration,
-    ``stage(message)`` each step before it. The file is written in place at the end (a temporary
-    file renamed), so a half-written policy is never seen.
+    representation: Representation
+    features: np.ndarray
+    y: np.ndarray
+    group_codes: np.ndarray
+    n_groups: int
+
+
+def prepare_meta_training(dataset, config: MetaConfig, *, split_seed: int = 0,
+                          stage: Callable[[str], None] | None = None) -> MetaTrainingData:
+    """PANDA's split (``split_seed``) and a representation pretrained on its meta-train half D0.
+
+    Checks first (before minutes of pretraining) that ``dataset`` has two classes and that one
+    task of ``config`` fits in D0. Meta-training then reads D0 only, so a project with the same
+    split seed never trains the policy on its pool or test items.
     """
-    from pathlib import Path
-
     from fairal.datasets import panda_split
     from fairal.representation import pretrain_representation
 
     say = stage or (lambda message: None)
     if len(dataset.classes) != 2:
         raise ValueError(f"PANDA policies are for two classes; {dataset.name} has {len(dataset.classes)}")
-    split = panda_split(len(dataset), seed=split_seed)
-    D0 = split.meta_train
+    D0 = panda_split(len(dataset), seed=split_seed).meta_train
     need = config.n_initial + config.pool_size + config.validation_size
-    if need > len(D0):  # before minutes of pretraining
+    if need > len(D0):
         raise ValueError(f"a meta-training task needs {need} rows (n_initial + pool_size + validation_size) "
                          f"but the meta-train half of {dataset.name} has {len(D0)}; lower pool_size and "
                          f"validation_size")
@@ -328,16 +333,39 @@ def train_policy(dataset, config: MetaConfig, out, *, split_seed: int = 0,
         raise ValueError(f"the meta-train half of {dataset.name} has one class only")
     say(f"pretraining the representation on the meta-train half ({len(D0):,} rows)")
     representation = pretrain_representation(dataset.X[D0], dataset.y[D0], random_state=split_seed)
-    features = representation.transform(dataset.X[D0])
-    say(f"meta-training ({config.iterations} iterations)")
-    result = meta_train(features, dataset.y[D0], dataset.group_codes[D0], len(dataset.group_names),
-                        config=config, progress=progress)
+    return MetaTrainingData(representation=representation, features=representation.transform(dataset.X[D0]),
+                            y=np.asarray(dataset.y[D0]), group_codes=np.asarray(dataset.group_codes[D0]),
+                            n_groups=len(dataset.group_names))
+
+
+def write_policy(out, result: MetaTrainingResult, data: MetaTrainingData, dataset, *, config: MetaConfig,
+                 split_seed: int) -> None:
+    """Write the policy file (a temporary file renamed: a half-written policy is never seen) and
+    ``<out>.history.csv`` beside it."""
+    from pathlib import Path
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    save_trained_policy(partial, result, representation, config=config, group_names=dataset.group_names,
+    save_trained_policy(partial, result, data.representation, config=config, group_names=dataset.group_names,
                         dataset=dataset.name, sensitive=dataset.sensitive, split_seed=split_seed,
                         feature_names=dataset.feature_names)
     partial.replace(out)
     result.history.to_csv(out.with_suffix(".history.csv"), index=False)
+
+
+def train_policy(dataset, config: MetaConfig, out, *, split_seed: int = 0,
+                 progress: Callable[[int, dict], None] | None = None,
+                 stage: Callable[[str], None] | None = None) -> MetaTrainingResult:
+    """Meta-train a PANDA policy for ``dataset`` and write it to ``out`` (plus ``<out>.history.csv``).
+
+    The one pipeline behind ``python -m fairal train-policy`` and the app's background jobs:
+    :func:`prepare_meta_training`, :func:`meta_train` on the meta-train half, :func:`write_policy`.
+    ``progress(iteration, row)`` follows each iteration, ``stage(message)`` each step before it.
+    """
+    data = prepare_meta_training(dataset, config, split_seed=split_seed, stage=stage)
+    if stage is not None:
+        stage(f"meta-training ({config.iterations} iterations)")
+    result = meta_train(data.features, data.y, data.group_codes, data.n_groups, config=config, progress=progress)
+    write_policy(out, result, data, dataset, config=config, split_seed=split_seed)
     return result
