@@ -630,8 +630,13 @@ def soft_demographic_parity(
 
     With probs exactly 0/1 and ``smooth=None`` this equals
     :func:`demographic_parity_difference` on the same weights.
+
+    ``probs``, ``groups`` (and ``weights``) of shape ``(M, N)`` are M separate sets (e.g. M
+    simulated labeling tasks): the result is ``(M,)``, row m equal to the call on row m.
     """
     _check_method(method)
+    if probs.ndim == 2:
+        return _batched_soft_demographic_parity(probs, groups, method=method, weights=weights, smooth=smooth)
     _check_soft_inputs({"probs": probs, "groups": groups, "weights": weights}, smooth)
     groups = groups.long()
     n_groups = int(groups.max()) + 1
@@ -643,6 +648,42 @@ def soft_demographic_parity(
         return _soft_range(rates, smooth)
     overall = num.sum() / den.sum()
     return _soft_abs_max(rates - overall, smooth)
+
+
+def _batched_soft_demographic_parity(probs, groups, *, method, weights, smooth):
+    """:func:`soft_demographic_parity` of each row of ``(M, N)`` inputs: one pass, no loop over rows."""
+    import torch
+
+    for name, t in (("groups", groups), ("weights", weights)):
+        if t is not None and t.shape != probs.shape:
+            raise ValueError(f"{name} must have the shape of probs {tuple(probs.shape)}, got {tuple(t.shape)}")
+    _check_soft_inputs({"probs": probs.reshape(-1), "groups": groups.reshape(-1),
+                        "weights": None if weights is None else weights.reshape(-1)}, smooth)
+    m = probs.shape[0]
+    n_groups = int(groups.max()) + 1
+    cells = (groups.long() + n_groups * torch.arange(m, device=groups.device)[:, None]).reshape(-1)
+    rates, valid, num, den = _weighted_cell_means(probs.reshape(-1), cells, m * n_groups,
+                                                  None if weights is None else weights.reshape(-1))
+    rates, valid = rates.reshape(m, n_groups), valid.reshape(m, n_groups)
+    if method == "between_groups":
+        spread = _masked_soft_max(rates, valid, smooth) + _masked_soft_max(-rates, valid, smooth)
+    else:
+        overall = num.reshape(m, n_groups).sum(-1, keepdim=True) / den.reshape(m, n_groups).sum(-1, keepdim=True)
+        gaps = rates - overall
+        if smooth is None:
+            spread = _masked_soft_max(gaps.abs(), valid, None)
+        else:
+            spread = _masked_soft_max(torch.cat([gaps, -gaps], -1), torch.cat([valid, valid], -1), smooth)
+    return torch.where(valid.any(-1), spread, probs.sum(-1) * 0)
+
+
+def _masked_soft_max(x, valid, smooth):
+    """Row-wise :func:`_soft_max` over the entries where ``valid`` holds."""
+    import torch
+
+    if smooth is None:
+        return torch.where(valid, x, float("-inf")).amax(-1)
+    return smooth * torch.logsumexp(torch.where(valid, x / smooth, float("-inf")), -1)
 
 
 def soft_equalized_odds(

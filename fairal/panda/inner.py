@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad
 
-__all__ = ["init_head", "head_logits", "head_loss", "train_head"]
+__all__ = ["init_head", "head_logits", "head_loss", "train_head", "train_linear_heads", "fit_logistic"]
 
 Optimizer = Literal["sgd", "adam"]
 
@@ -121,22 +121,104 @@ def _check_inputs(params, features, labels, weights, steps, lr, optimizer) -> No
         raise ValueError(f"optimizer must be one of 'sgd' or 'adam', got {optimizer!r}")
 
 
-def _train_linear_head(params, features, labels, weights, *, steps, lr, l2, eps):
-    """The same gradient steps in closed form (∇W = Xᵀ r + l2·W, ∇b = Σ r with
-    r = w ⊙ (σ(z) − y) / Σw): about 50× faster than ``torch.func.grad`` per
-    step on CPU and still differentiable (autograd records the closed form)."""
-    weight, bias = params["weight"], params["bias"]
+def train_linear_heads(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None,
+    *,
+    steps: int,
+    lr: float,
+    l2: float = 0.0,
+    eps: float = 1e-12,
+    initial: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """M linear heads at once: ``steps`` gradient steps from zero on M tasks, batched.
+
+    ``features (M, N, k)``, ``labels (M, N)``, ``weights (M, N)`` or None. Returns
+    ``(weight (M, k), bias (M,))``. Each task's steps are those of :func:`train_head` on its
+    own rows (closed form ∇W = Xᵀr + l2·W, ∇b = Σr with r = w ⊙ (σ(z) − y) / Σw); the result
+    stays differentiable with respect to ``weights`` (and ``initial``, the starting
+    ``(weight (M, k), bias (M,))``, zeros when None).
+    """
     y = labels.to(features.dtype)
     if weights is None:
-        scaled = torch.full_like(y, 1.0 / len(y))
+        scaled = torch.full_like(y, 1.0 / y.shape[-1])
     else:
         w = weights.to(features.dtype)
-        scaled = w / w.sum().clamp_min(eps)
+        scaled = w / w.sum(dim=-1, keepdim=True).clamp_min(eps)
+    if initial is None:
+        weight, bias = features.new_zeros(features.shape[0], features.shape[-1]), features.new_zeros(features.shape[0])
+    else:
+        weight, bias = initial
     for _ in range(steps):
-        residual = (torch.sigmoid(features @ weight.T + bias).squeeze(-1) - y) * scaled
-        weight = weight - lr * (residual @ features).unsqueeze(0) - lr * l2 * weight
-        bias = bias - lr * residual.sum().reshape(1)
-    return {"weight": weight, "bias": bias}
+        residual = (torch.sigmoid(torch.einsum("mnk,mk->mn", features, weight) + bias[:, None]) - y) * scaled
+        weight = weight - lr * torch.einsum("mn,mnk->mk", residual, features) - lr * l2 * weight
+        bias = bias - lr * residual.sum(dim=-1)
+    return weight, bias
+
+
+def _train_linear_head(params, features, labels, weights, *, steps, lr, l2, eps):
+    """:func:`train_linear_heads` for one task from ``params`` (about 50× faster per step than
+    ``torch.func.grad`` on CPU, and still differentiable)."""
+    weight, bias = train_linear_heads(features[None], labels[None], None if weights is None else weights[None],
+                                      steps=steps, lr=lr, l2=l2, eps=eps,
+                                      initial=(params["weight"].reshape(1, -1), params["bias"].reshape(1)))
+    return {"weight": weight.reshape(params["weight"].shape), "bias": bias.reshape(params["bias"].shape)}
+
+
+def _logistic_gradient_and_hessian(design, y, w, theta, penalty):
+    """Gradient (M, k+1) and Hessian (M, k+1, k+1) of Σ w_i ℓ_i(θ) + ½ Σ_j penalty_j θ_j²."""
+    p = torch.sigmoid(torch.einsum("mnk,mk->mn", design, theta))
+    gradient = torch.einsum("mn,mnk->mk", w * (p - y), design) + penalty * theta
+    curvature = w * p * (1 - p)
+    hessian = torch.einsum("mn,mnk,mnj->mkj", curvature, design, design) + torch.diag_embed(
+        (penalty + 1e-10).expand_as(theta))
+    return gradient, hessian
+
+
+def fit_logistic(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    *,
+    C: float = 1.0,
+    max_steps: int = 50,
+    tol: float = 1e-9,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """M L2-regularised logistic regressions solved to convergence, with implicit gradients.
+
+    Minimises ``Σ_i w_i ℓ_i(θ) + ‖W‖² / (2C)`` per task (bias not penalised), the objective of
+    :class:`fairal.trainers.erm.ERMTrainer` with ``model="logistic"`` and of scikit-learn's
+    ``LogisticRegression(C=C)`` (up to a constant factor), by Newton's method in float64 with no
+    graph. ``features (M, N, k)``, ``labels (M, N)``, ``weights (M, N)`` or None; returns
+    ``(weight (M, k), bias (M,))`` in the features' dtype.
+
+    Gradient. At the optimum θ*(w) the gradient g(θ*, w) is 0, so by the implicit function
+    theorem dθ*/dw = −H⁻¹ ∂g/∂w. One Newton step with the graph attached to ``w`` only,
+    θ = θ* − H⁻¹ g(θ*, w) with H detached, has the value θ* (g ≈ 0) and exactly that
+    derivative: the outer gradient of anything computed from θ is the implicit one, at the cost
+    of one solve instead of backpropagating through the iterations.
+    """
+    dtype = features.dtype
+    design = torch.cat([features.double(), features.new_ones(*features.shape[:-1], 1, dtype=torch.float64)], -1)
+    y = labels.double()
+    w = torch.ones_like(y) if weights is None else weights.double()
+    k = features.shape[-1]
+    penalty = torch.cat([torch.full((k,), 1.0 / C, dtype=torch.float64, device=design.device),
+                         torch.zeros(1, dtype=torch.float64, device=design.device)])
+    with torch.no_grad():
+        theta = design.new_zeros(design.shape[0], k + 1)
+        w_fixed = w.detach()
+        for _ in range(max_steps):
+            gradient, hessian = _logistic_gradient_and_hessian(design, y, w_fixed, theta, penalty)
+            step = torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
+            theta = theta - step
+            if float(step.abs().max()) < tol:
+                break
+        _, hessian = _logistic_gradient_and_hessian(design, y, w_fixed, theta, penalty)
+    gradient, _ = _logistic_gradient_and_hessian(design, y, w, theta, penalty)
+    theta = theta - torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
+    return theta[:, :k].to(dtype), theta[:, k].to(dtype)
 
 
 def train_head(

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from fairal import metrics
 from fairal.device import default_device
 from fairal.panda.config import MetaConfig  # re-exported: fairal.panda.train.MetaConfig
-from fairal.panda.inner import head_logits, init_head, train_head
+from fairal.panda.inner import fit_logistic, train_linear_heads
 from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
 from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
 from fairal.representation import Representation
@@ -79,9 +79,10 @@ def policy_inputs(features: np.ndarray, group_codes: np.ndarray, n_groups: int) 
 
 
 class _Tasks:
-    """Draws disjoint (seed, pool, validation) index triples from D."""
+    """Draws disjoint (seed, pool, validation) index triples from D, and their Gumbel noise."""
 
-    def __init__(self, n: int, y: np.ndarray, config: MetaConfig, rng: np.random.Generator):
+    def __init__(self, n: int, y: np.ndarray, config: MetaConfig, rng: np.random.Generator,
+                 generator: torch.Generator, device):
         need = config.n_initial + config.pool_size + config.validation_size
         if need > n:
             raise ValueError(f"a task needs {need} rows (n_initial + pool_size + validation_size), "
@@ -89,6 +90,7 @@ class _Tasks:
         if config.budget > config.pool_size:
             raise ValueError(f"budget ({config.budget}) is larger than the task pool ({config.pool_size})")
         self.n, self.y, self.config, self.rng = n, y, config, rng
+        self.generator, self.device = generator, device
 
     def draw(self):
         c = self.config
@@ -101,24 +103,85 @@ class _Tasks:
                 return seed, pool, val
         raise ValueError("could not draw a seed set with both classes")
 
+    def noise(self) -> torch.Tensor:
+        return sample_gumbel((self.config.pool_size,), generator=self.generator).to(self.device)
+
+    def batch(self, m: int, *, noise_each: bool = False) -> _TaskBatch:
+        """``m`` tasks stacked: index tensors (m, ·) and Gumbel noise (m, pool_size).
+
+        The numpy stream draws the tasks and the torch generator the noise, in task order, so
+        ``batch(1)`` consumes both streams exactly as one unbatched task did.
+        """
+        drawn = [self.draw() for _ in range(m)]
+        noise = torch.stack([self.noise() for _ in range(m)])
+        seed, pool, val = (torch.as_tensor(np.stack(part), device=self.device) for part in zip(*drawn))
+        return _TaskBatch(seed, pool, val, noise)
+
+
+@dataclass
+class _TaskBatch:
+    seed: torch.Tensor   # (M, n_initial) row indices of D
+    pool: torch.Tensor   # (M, pool_size)
+    val: torch.Tensor    # (M, validation_size)
+    gumbel: torch.Tensor  # (M, pool_size)
+
+
+class _TaskData:
+    """D on the device: the learner's features, the policy's inputs, labels and groups."""
+
+    def __init__(self, features, y, group_codes, n_groups: int, device):
+        self.features = torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
+        self.inputs = torch.as_tensor(policy_inputs(features, group_codes, n_groups), device=device)
+        self.y = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device)
+        self.groups = torch.as_tensor(np.asarray(group_codes), dtype=torch.int64, device=device)
+
+
+def _learner(c: MetaConfig, data: _TaskData):
+    """ACTIVELEARNSIM's classifier, batched over tasks: (batch, pool weights (M, P)) → (W (M, k), b (M,)).
+
+    Trained on the seed (weight 1) and the pool (the selection weights). ``"head"`` unrolls
+    ``inner_steps`` gradient steps of a linear head from zero; ``"erm"`` solves the L2 logistic
+    regression the app's "erm" trainer deploys, to convergence, with implicit gradients.
+    """
+    def learn(batch: _TaskBatch, weights: torch.Tensor):
+        rows = torch.cat([batch.seed, batch.pool], dim=1)
+        w = torch.cat([torch.ones(batch.seed.shape, device=weights.device, dtype=weights.dtype), weights], dim=1)
+        if c.inner_learner == "erm":
+            return fit_logistic(data.features[rows], data.y[rows], w, C=c.inner_C)
+        return train_linear_heads(data.features[rows], data.y[rows], w, steps=c.inner_steps, lr=c.inner_lr,
+                                  l2=c.inner_l2)
+    return learn
+
+
+def _check_config(c: MetaConfig) -> None:
+    if c.inner_learner not in ("head", "erm"):
+        raise ValueError(f"inner_learner must be 'head' or 'erm', got {c.inner_learner!r}")
+    if isinstance(c.meta_batch, bool) or not isinstance(c.meta_batch, int) or c.meta_batch < 1:
+        raise ValueError(f"meta_batch must be a positive int, got {c.meta_batch!r}")
+    if not c.inner_C > 0:
+        raise ValueError(f"inner_C must be positive, got {c.inner_C!r}")
+    if not 0 < c.min_temperature <= c.max_temperature:
+        raise ValueError(f"need 0 < min_temperature <= max_temperature, got {c.min_temperature} and "
+                         f"{c.max_temperature}")
+
 
 def proximal_step(policy: torch.nn.Module, disparity_fn: Callable[[], torch.Tensor], *, rho: float,
                   step_size: float, steps: int) -> int:
     """Approximate prox: argmin_θ η·χ̃(θ) + ½‖θ − θ̂‖² by a few gradient steps from θ̂ (the current θ).
 
-    χ̃ = disparity when it exceeds ρ, else 0 (then we stop: the constraint
-    holds). Each step moves θ by ``step_size`` along the normalised disparity
-    gradient plus ``step_size·(θ − θ̂)`` back towards θ̂. Returns the number of
-    steps taken.
+    ``disparity_fn`` returns one disparity or one per task (M,); χ̃ is the mean over tasks of
+    max(disparity − ρ, 0), so the step stops once every task meets ρ. Each step moves θ by
+    ``step_size`` along the normalised gradient of χ̃ plus ``step_size·(θ − θ̂)`` back towards θ̂.
+    Returns the number of steps taken.
     """
     params = list(policy.parameters())
     anchor = [p.detach().clone() for p in params]
     taken = 0
     for _ in range(steps):
-        disparity = disparity_fn()
-        if float(disparity.detach()) <= rho:
+        violation = (disparity_fn() - rho).clamp_min(0).mean()
+        if float(violation.detach()) <= 0:
             break
-        grads = torch.autograd.grad(disparity, params, allow_unused=True)
+        grads = torch.autograd.grad(violation, params, allow_unused=True)
         norm = torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.tensor(0.0)))
         if not torch.isfinite(norm) or norm == 0:
             break
@@ -130,109 +193,123 @@ def proximal_step(policy: torch.nn.Module, disparity_fn: Callable[[], torch.Tens
     return taken
 
 
+class _MetaStep:
+    """One task batch through policy → relaxed top-B → learner → validation loss and disparity."""
+
+    def __init__(self, policy: SetTransformerPolicy, data: _TaskData, c: MetaConfig):
+        self.policy, self.data, self.c = policy, data, c
+        self.learn = _learner(c, data)
+
+    def scores(self, pool: torch.Tensor) -> torch.Tensor:
+        inputs = self.data.inputs[pool]
+        if self.c.bf16:
+            with torch.autocast(inputs.device.type, dtype=torch.bfloat16):
+                return self.policy(inputs).float()
+        return self.policy(inputs)
+
+    def validation_logits(self, batch: _TaskBatch, weights: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.learn(batch, weights)
+        return torch.einsum("mvk,mk->mv", self.data.features[batch.val], weight) + bias[:, None]
+
+    def __call__(self, batch: _TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean validation BCE over the tasks, soft disparity per task (M,))."""
+        c = self.c
+        tau = self.policy.temperature.clamp(c.min_temperature, c.max_temperature)
+        weights = relaxed_top_b(self.scores(batch.pool), c.budget, temperature=tau, gumbel=batch.gumbel)
+        logits = self.validation_logits(batch, weights)
+        loss = F.binary_cross_entropy_with_logits(logits, self.data.y[batch.val])
+        disparity = metrics.soft_demographic_parity(torch.sigmoid(logits), self.data.groups[batch.val],
+                                                    method=cast(metrics.Method, c.disparity))
+        return loss, disparity
+
+    @torch.no_grad()
+    def evaluate(self, batch: _TaskBatch, chosen: torch.Tensor) -> dict:
+        """Hard selection ``chosen`` (M, B) through the same learner: mean F1, DP and positive share."""
+        weights = torch.zeros(batch.pool.shape, device=chosen.device).scatter_(1, chosen, 1.0)
+        with torch.enable_grad():  # the learners build graphs of their own
+            logits = self.validation_logits(batch, weights).detach()
+        predicted = (logits > 0).long().cpu().numpy()
+        truth, groups = self.data.y[batch.val].long().cpu().numpy(), self.data.groups[batch.val].cpu().numpy()
+        method = cast(metrics.Method, self.c.disparity)
+        return {"eval_f1": float(np.mean([metrics.f1(t, p) for t, p in zip(truth, predicted)])),
+                "eval_disparity": float(np.mean([
+                    metrics.demographic_parity_difference(t, p, sensitive_features=g, method=method)
+                    for t, p, g in zip(truth, predicted, groups)])),
+                "eval_positive_share": float(torch.gather(self.data.y[batch.pool], 1, chosen).mean())}
+
+    def policy_picks(self, batch: _TaskBatch) -> torch.Tensor:
+        return gumbel_top_b(self.scores(batch.pool), self.c.budget, gumbel=batch.gumbel)
+
+    def random_picks(self, batch: _TaskBatch) -> torch.Tensor:
+        return gumbel_top_b(torch.zeros(batch.pool.shape, device=batch.pool.device), self.c.budget,
+                            gumbel=batch.gumbel)
+
+
+def _new_policy(c: MetaConfig, n_inputs: int, device) -> SetTransformerPolicy:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(c.seed)
+        return SetTransformerPolicy(n_inputs, width=c.width, layers=c.layers, heads=c.heads,
+                                    temperature=c.temperature,
+                                    inducing_points=c.inducing_points or None).to(device)
+
+
+def _train_iteration(step: _MetaStep, optimizer, batch: _TaskBatch, c: MetaConfig) -> dict:
+    """Forward (Adam on the validation loss) then proximal step, on one batch of M tasks."""
+    policy = step.policy
+    policy.train()
+    loss, disparity = step(batch)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():  # project τ back into its box (a clamp alone would freeze it outside)
+        policy.log_temperature.clamp_(np.log(c.min_temperature), np.log(c.max_temperature))
+    prox_taken = proximal_step(policy, lambda: step(batch)[1], rho=c.rho, step_size=c.prox_lr,
+                               steps=c.prox_steps)
+    return {"val_loss": float(loss.detach()), "val_soft_disparity": float(disparity.detach().mean()),
+            "temperature": float(policy.temperature.detach()), "prox_steps": prox_taken}
+
+
 def meta_train(features: np.ndarray, y: np.ndarray, group_codes: np.ndarray, n_groups: int, *,
                config: MetaConfig | None = None,
                progress: Callable[[int, dict], None] | None = None) -> MetaTrainingResult:
-    """Meta-train a selection policy on D = (features, y, group_codes); see the module docstring."""
-    config = config or MetaConfig()
+    """Meta-train a selection policy on D = (features, y, group_codes); see the module docstring.
+
+    Each iteration takes ``config.meta_batch`` tasks at once: (M, N, d) through the encoder, the
+    learner batched over tasks; the forward step follows the mean validation loss of the M tasks
+    and the proximal step their mean violation. ``meta_batch=1`` is the one-task step.
+    """
+    c = config or MetaConfig()
+    _check_config(c)
     start_time = time.perf_counter()
     device = default_device()
-    c = config
-    rng = np.random.default_rng(c.seed)
-    generator = torch.Generator().manual_seed(c.seed)
-    F_all = torch.as_tensor(np.asarray(features, dtype=np.float32), device=device)
-    inputs_all = torch.as_tensor(policy_inputs(features, group_codes, n_groups), device=device)
-    y_all = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device)
-    g_all = torch.as_tensor(np.asarray(group_codes), dtype=torch.int64, device=device)
-    tasks = _Tasks(len(y_all), np.asarray(y), c, rng)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(c.seed)
-        policy = SetTransformerPolicy(inputs_all.shape[1], width=c.width, layers=c.layers, heads=c.heads,
-                                      temperature=c.temperature,
-                                      inducing_points=c.inducing_points or None).to(device)
+    data = _TaskData(features, y, group_codes, n_groups, device)
+    tasks = _Tasks(len(data.y), np.asarray(y), c, np.random.default_rng(c.seed),
+                   torch.Generator().manual_seed(c.seed), device)
+    policy = _new_policy(c, data.inputs.shape[1], device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=c.lr)
-    k = F_all.shape[1]
-
-    def learner(seed, pool, weights):
-        feats = torch.cat([F_all[seed], F_all[pool]])
-        labels = torch.cat([y_all[seed], y_all[pool]])
-        w = torch.cat([torch.ones(len(seed), device=device), weights])
-        return train_head(init_head(k, device=device), feats, labels, w,
-                          steps=c.inner_steps, lr=c.inner_lr, l2=c.inner_l2)
-
-    def simulate_task(seed, pool, val, gumbel):
-        logits = policy(inputs_all[pool])
-        tau = policy.temperature.clamp(c.min_temperature, c.max_temperature)
-        weights = relaxed_top_b(logits, c.budget, temperature=tau, gumbel=gumbel)
-        params = learner(seed, pool, weights)
-        val_logits = head_logits(params, F_all[val])
-        loss = F.binary_cross_entropy_with_logits(val_logits, y_all[val])
-        disparity = metrics.soft_demographic_parity(torch.sigmoid(val_logits), g_all[val], method=c.disparity)
-        return loss, disparity
-
-    eval_tasks = [(*tasks.draw(), sample_gumbel((c.pool_size,), generator=generator).to(device))
-                  for _ in range(c.eval_tasks)]
-
-    @torch.no_grad()
-    def evaluate(picker) -> dict:
-        f1s, dps, positives = [], [], []
-        for seed, pool, val, gumbel in eval_tasks:
-            chosen = picker(pool, gumbel)
-            weights = torch.zeros(len(pool), device=device)
-            weights[chosen] = 1.0
-            with torch.enable_grad():  # train_head differentiates its own loss
-                params = learner(seed, pool, weights)
-            predicted = (head_logits(params, F_all[val]) > 0).long().cpu().numpy()
-            truth, groups = y_all[val].long().cpu().numpy(), g_all[val].cpu().numpy()
-            f1s.append(metrics.f1(truth, predicted))
-            dps.append(metrics.demographic_parity_difference(truth, predicted, sensitive_features=groups,
-                                                             method=cast(metrics.Method, c.disparity)))
-            positives.append(float(y_all[pool][chosen].mean()))
-        return {"eval_f1": float(np.mean(f1s)), "eval_disparity": float(np.mean(dps)),
-                "eval_positive_share": float(np.mean(positives))}
-
-    def policy_picker(pool, gumbel):
-        return gumbel_top_b(policy(inputs_all[pool]), c.budget, gumbel=gumbel)
-
-    def random_picker(pool, gumbel):
-        return gumbel_top_b(torch.zeros(len(pool), device=device), c.budget, gumbel=gumbel)
-
-    baseline = evaluate(random_picker)
-    best: dict[str, Any] | None
-    best_state: dict[str, torch.Tensor] | None
-    history, best, best_state = [], None, None
+    step = _MetaStep(policy, data, c)
+    eval_batch = tasks.batch(c.eval_tasks)
+    baseline = step.evaluate(eval_batch, step.random_picks(eval_batch))
+    history: list[dict] = []
+    best: dict[str, Any] = {}
+    best_state: dict[str, torch.Tensor] = {}
     for iteration in range(1, c.iterations + 1):
-        policy.train()
-        seed, pool, val = tasks.draw()
-        gumbel = sample_gumbel((c.pool_size,), generator=generator).to(device)
-        # Forward step: gradient of the validation loss through the unrolled learner.
-        loss, disparity = simulate_task(seed, pool, val, gumbel)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():  # project τ back into its box (a clamp alone would freeze it outside)
-            policy.log_temperature.clamp_(np.log(c.min_temperature), np.log(c.max_temperature))
-        # Backward (proximal) step on η·χ̃ + ½‖θ − θ̂‖², same task and noise.
-        prox_taken = proximal_step(policy, lambda: simulate_task(seed, pool, val, gumbel)[1],  # noqa: B023 (used now)
-                                   rho=c.rho, step_size=c.prox_lr, steps=c.prox_steps)
-        row = {"iteration": iteration, "val_loss": float(loss.detach()),
-               "val_soft_disparity": float(disparity.detach()),
-               "temperature": float(policy.temperature.detach()), "prox_steps": prox_taken}
+        row = {"iteration": iteration, **_train_iteration(step, optimizer, tasks.batch(c.meta_batch), c)}
         if iteration % c.eval_every == 0 or iteration == c.iterations:
             policy.eval()
-            row.update(evaluate(policy_picker))
+            row.update(step.evaluate(eval_batch, step.policy_picks(eval_batch)))
             feasible = row["eval_disparity"] <= c.rho
             key = (feasible, row["eval_f1"] if feasible else -row["eval_disparity"])
-            if best is None or key > best["key"]:
+            if not best or key > best["key"]:
                 best = {"key": key, "iteration": iteration, **{k: row[k] for k in row if k.startswith("eval_")}}
                 best_state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
         history.append(row)
         if progress is not None:
             progress(iteration, row)
-    # set by the evaluation at the last iteration (None only when c.iterations < 1)
-    policy.load_state_dict(cast(dict[str, torch.Tensor], best_state))
+    if best_state:  # empty only when c.iterations < 1
+        policy.load_state_dict(best_state)
     policy.eval()
-    best = {k: v for k, v in cast(dict[str, Any], best).items() if k != "key"}
+    best = {k: v for k, v in best.items() if k != "key"}
     best.update({f"random_{k}": v for k, v in baseline.items()})
     return MetaTrainingResult(policy=policy, history=pd.DataFrame(history), best=best,
                               seconds=time.perf_counter() - start_time)
@@ -263,7 +340,8 @@ def save_trained_policy(path, result: MetaTrainingResult, representation: Repres
         "dataset": dataset, "sensitive": sensitive, "split_seed": split_seed,
         "group_names": [str(g) for g in group_names], "config": asdict(config),
         **({"feature_names": [str(f) for f in feature_names]} if feature_names is not None else {}),
-        "learner": {"steps": config.inner_steps, "lr": config.inner_lr, "l2": config.inner_l2},
+        "learner": ({"kind": "erm", "C": config.inner_C} if config.inner_learner == "erm" else
+                    {"kind": "head", "steps": config.inner_steps, "lr": config.inner_lr, "l2": config.inner_l2}),
         "best": result.best, "training_seconds": result.seconds, "torch": torch.__version__,
         "representation": base64.b64encode(representation.to_bytes()).decode("ascii"),
     })
