@@ -12,8 +12,16 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from fairal.datasets import load_compas, panda_split
 from fairal.metrics import soft_demographic_parity
 from fairal.panda.inner import fit_logistic, train_linear_heads
-from fairal.panda.train import (MetaConfig, _MetaStep, _new_policy, _Tasks, _TaskData, load_trained_policy,
-                                meta_train, train_policy)
+from fairal.panda.train import (
+    MetaConfig,
+    _MetaStep,
+    _new_policy,
+    _TaskData,
+    _Tasks,
+    load_trained_policy,
+    meta_train,
+    train_policy,
+)
 from fairal.strategies import make_strategy
 from fairal.trainers.erm import ERMTrainer
 
