@@ -166,14 +166,16 @@ def _train_linear_head(params, features, labels, weights, *, steps, lr, l2, eps)
     return {"weight": weight.reshape(params["weight"].shape), "bias": bias.reshape(params["bias"].shape)}
 
 
-def _logistic_gradient_and_hessian(design, y, w, theta, penalty):
-    """Gradient (M, k+1) and Hessian (M, k+1, k+1) of Σ w_i ℓ_i(θ) + ½ Σ_j penalty_j θ_j²."""
-    p = torch.sigmoid(torch.einsum("mnk,mk->mn", design, theta))
-    gradient = torch.einsum("mn,mnk->mk", w * (p - y), design) + penalty * theta
-    curvature = w * p * (1 - p)
-    hessian = torch.einsum("mn,mnk,mnj->mkj", curvature, design, design) + torch.diag_embed(
-        (penalty + 1e-10).expand_as(theta))
-    return gradient, hessian
+def _logistic_gradient(design, y, w, theta, penalty):
+    """Gradient (M, k+1) of Σ w_i ℓ_i(θ) + ½ Σ_j penalty_j θ_j², and the curvature w·p(1 − p) (M, N)."""
+    p = torch.sigmoid(torch.bmm(design, theta.unsqueeze(-1)).squeeze(-1))
+    gradient = torch.bmm((w * (p - y)).unsqueeze(1), design).squeeze(1) + penalty * theta
+    return gradient, w * p * (1 - p)
+
+
+def _logistic_hessian(design, curvature, penalty):
+    """Hessian (M, k+1, k+1): Xᵀ diag(curvature) X + diag(penalty), a tiny ridge keeping it invertible."""
+    return torch.bmm((design * curvature.unsqueeze(-1)).mT, design) + torch.diag(penalty + 1e-10)
 
 
 def fit_logistic(
@@ -210,13 +212,14 @@ def fit_logistic(
         theta = design.new_zeros(design.shape[0], k + 1)
         w_fixed = w.detach()
         for _ in range(max_steps):
-            gradient, hessian = _logistic_gradient_and_hessian(design, y, w_fixed, theta, penalty)
+            gradient, curvature = _logistic_gradient(design, y, w_fixed, theta, penalty)
+            hessian = _logistic_hessian(design, curvature, penalty)
             step = torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
             theta = theta - step
             if float(step.abs().max()) < tol:
                 break
-        _, hessian = _logistic_gradient_and_hessian(design, y, w_fixed, theta, penalty)
-    gradient, _ = _logistic_gradient_and_hessian(design, y, w, theta, penalty)
+        hessian = _logistic_hessian(design, _logistic_gradient(design, y, w_fixed, theta, penalty)[1], penalty)
+    gradient, _ = _logistic_gradient(design, y, w, theta, penalty)
     theta = theta - torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
     return theta[:, :k].to(dtype), theta[:, k].to(dtype)
 
