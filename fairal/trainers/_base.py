@@ -6,10 +6,13 @@ import os
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from fairal.models import FittedModel
 
-__all__ = ["Trainer", "as_arrays", "check_positive_int", "check_sample_weight", "epoch_range", "BestEpoch"]
+__all__ = ["Trainer", "as_arrays", "check_positive_int", "check_sample_weight", "classification_loss", "epoch_range",
+           "BestEpoch"]
 
 
 def epoch_range(n: int, trainer: Any, desc: str):
@@ -75,6 +78,14 @@ def as_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if y.dtype.kind not in "iub" or (y < 0).any():
         raise ValueError(f"y must hold class indices 0, 1, ..., got dtype {y.dtype}")
     return X, y.astype(np.int64), None if group is None else np.asarray(group)
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy: BCE on one logit (targets cast to the logits' dtype, so float64
+    stays float64), softmax cross-entropy on several."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.to(logits.dtype), reduction="none")
+    return F.cross_entropy(logits, y, reduction="none")
 
 
 def check_positive_int(name: str, value) -> None:

@@ -7,22 +7,21 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from fairal.device import default_device
 from fairal.models import FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, check_sample_weight, epoch_range
+from fairal.trainers._base import (
+    BestEpoch,
+    as_arrays,
+    check_positive_int,
+    check_sample_weight,
+    classification_loss,
+    epoch_range,
+)
 
 __all__ = ["ERMTrainer", "classification_loss"]
 
 logger = logging.getLogger(__name__)
-
-
-def classification_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-example cross-entropy: BCE on one logit for binary, softmax CE otherwise."""
-    if logits.ndim == 2 and logits.shape[1] == 1:
-        return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float(), reduction="none")
-    return F.cross_entropy(logits, y, reduction="none")
 
 
 class ERMTrainer:

@@ -86,21 +86,20 @@ from torch.func import functional_call, grad
 
 from fairal.device import default_device
 from fairal.models import FitDetails, FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, epoch_range
-from fairal.trainers.erm import classification_loss as _erm_loss
+from fairal.trainers._base import (
+    BestEpoch,
+    as_arrays,
+    check_positive_int,
+    check_sample_weight,
+    classification_loss,
+    epoch_range,
+)
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
 
 logger = logging.getLogger(__name__)
 
 META_LOSSES = ("max_loss_d", "mean_loss_d", "cross_entropy")
-
-
-def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ERM's per-example cross-entropy, with binary targets cast to the logits' dtype (float64 stays float64)."""
-    if logits.ndim == 2 and logits.shape[1] == 1:
-        return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.to(logits.dtype), reduction="none")
-    return _erm_loss(logits, y)
 
 
 def meta_loss_value(losses: torch.Tensor, group: torch.Tensor, n_groups: int, kind: str) -> torch.Tensor:
@@ -226,11 +225,7 @@ class FORMLTrainer:
         X, y, group = as_arrays(data)
         prior = None
         if sample_weight is not None:
-            prior = np.asarray(sample_weight, dtype=np.float32)
-            if prior.shape != (len(X),):
-                raise ValueError(f"sample_weight must have shape ({len(X)},), got {prior.shape}")
-            if (prior < 0).any() or not np.isfinite(prior).all():
-                raise ValueError("sample_weight must be finite and non-negative")
+            prior = check_sample_weight(sample_weight, len(X))
         rng = np.random.default_rng(self.random_state)
         train_index = np.arange(len(X))
         if validation is None:

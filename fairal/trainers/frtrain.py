@@ -74,7 +74,7 @@ from torch import nn
 
 from fairal.device import default_device
 from fairal.models import FitDetails, FittedModel, make_model, seeded
-from fairal.trainers._base import as_arrays, epoch_range
+from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
 
 __all__ = [
     "FRTrainTrainer",
@@ -175,7 +175,7 @@ def robustness_term(d_robust: nn.Module, fake_input: torch.Tensor) -> torch.Tens
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
-def _group_codes(group, categories=None) -> tuple[np.ndarray, np.ndarray]:
+def _encode_groups(group, categories=None) -> tuple[np.ndarray, np.ndarray]:
     group = np.asarray(group)
     if categories is None:
         categories = np.unique(group)
@@ -314,7 +314,7 @@ class FRTrainTrainer:
                 "FR-Train with lambda_r > 0 needs a clean validation set: "
                 "fit(data, validation=(X_val, y_val, group_val)) or set lambda_r=0 (fairness only)"
             )
-        z_np, categories = _group_codes(group)
+        z_np, categories = _encode_groups(group)
         n_groups = len(categories)
         if n_groups < 2 and self.lambda_f > 0:
             raise ValueError("fairness training needs at least two sensitive groups in the training data")
@@ -323,9 +323,7 @@ class FRTrainTrainer:
 
         w_user = np.ones(len(X), dtype=np.float32)
         if sample_weight is not None:
-            w_user = np.asarray(sample_weight, dtype=np.float32)
-            if w_user.shape != (len(X),) or (w_user < 0).any() or not np.isfinite(w_user).all():
-                raise ValueError(f"sample_weight must be finite, non-negative, with shape ({len(X)},)")
+            w_user = check_sample_weight(sample_weight, len(X))
 
         Xt = torch.as_tensor(X, device=device)
         yt = torch.as_tensor(y, device=device)
@@ -338,7 +336,7 @@ class FRTrainTrainer:
                 raise ValueError("the validation set needs its sensitive group too")
             if Xv.shape[1] != X.shape[1]:
                 raise ValueError(f"validation has {Xv.shape[1]} features, training {X.shape[1]}")
-            zv, _ = _group_codes(gv, categories)
+            zv, _ = _encode_groups(gv, categories)
             val_input = robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
                                   code_labels(torch.as_tensor(yv, device=device), self.label_coding), n_groups)
 

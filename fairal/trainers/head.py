@@ -16,7 +16,7 @@ import torch
 from fairal.device import default_device
 from fairal.models import FittedModel, LogisticRegression, make_model
 from fairal.panda.inner import init_head, train_head
-from fairal.trainers._base import as_arrays, check_positive_int
+from fairal.trainers._base import as_arrays, check_positive_int, check_sample_weight
 
 __all__ = ["HeadTrainer"]
 
@@ -49,10 +49,9 @@ class HeadTrainer:
             raise ValueError("HeadTrainer is binary: y must hold 0/1 labels")
         device = torch.device(self.device) if self.device is not None else default_device()
         features = torch.as_tensor(X, device=device)
-        weights = (torch.ones(len(X), device=device) if sample_weight is None
-                   else torch.as_tensor(sample_weight, dtype=torch.float32, device=device))
-        if weights.shape != (len(X),):
-            raise ValueError(f"sample_weight must have shape ({len(X)},), got {tuple(weights.shape)}")
+        checked = check_sample_weight(sample_weight, len(X))
+        weights = (torch.ones(len(X), device=device) if checked is None
+                   else torch.as_tensor(checked, device=device))
         params = train_head(init_head(X.shape[1], device=device), features,
                             torch.as_tensor(y, dtype=torch.float32, device=device), weights,
                             steps=self.steps, lr=self.lr, l2=self.l2)

@@ -75,8 +75,14 @@ from torch.func import functional_call, grad, vmap
 
 from fairal.device import default_device
 from fairal.models import FitDetails, FittedModel, make_model, seeded
-from fairal.trainers._base import BestEpoch, as_arrays, check_positive_int, check_sample_weight, epoch_range
-from fairal.trainers.erm import classification_loss
+from fairal.trainers._base import (
+    BestEpoch,
+    as_arrays,
+    check_positive_int,
+    check_sample_weight,
+    classification_loss,
+    epoch_range,
+)
 
 __all__ = [
     "CVaRTrainer",

@@ -1,8 +1,14 @@
 # Wrote panda_meta_train_m1_reference.json with the one-task-per-step meta_train of commit ed58989
 # (before batched meta-training). tests/test_panda_batched.py checks that meta_batch=1 still gives these numbers.
 # Run: PYTHONPATH=. python tests/data/make_panda_meta_train_reference.py tests/data/panda_meta_train_m1_reference.json
-import numpy as np, torch, json, sys
-from fairal.panda.train import meta_train, MetaConfig
+import json
+import sys
+
+import numpy as np
+import torch
+
+from fairal.panda.train import MetaConfig, meta_train
+
 torch.set_num_threads(1)
 rng = np.random.default_rng(7)
 n, k = 900, 6
