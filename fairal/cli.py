@@ -240,6 +240,122 @@ def _cmd_train_policy(args) -> int:
     return 0
 
 
+def _cmd_tune_policy(args) -> int:
+    from dataclasses import fields, replace
+    from pathlib import Path
+
+    from fairal.panda import tuning
+    from fairal.panda.config import MetaConfig
+
+    if args.backend == "ray":  # said before the data load and the pretraining
+        try:
+            import ray.tune  # noqa: F401
+        except ImportError:
+            raise ValueError(tuning.RAY_MISSING) from None
+    elif args.address:
+        raise ValueError("--address is for --backend ray")
+
+    import optuna
+    from tqdm import tqdm
+
+    from fairal.datasets import panda_split
+    from fairal.panda.train import fit_task_sizes, prepare_meta_training
+
+    dataset = _dataset_of(args)
+    overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
+                 if getattr(args, f.name, None) is not None}
+    fixed = replace(MetaConfig(), **overrides)
+    if not {"budget", "pool_size", "validation_size", "n_initial"} & set(overrides):
+        fixed = fit_task_sizes(fixed, len(panda_split(len(dataset), seed=args.split_seed).meta_train))
+    pinned = set(overrides) & set(tuning.SEARCHED)
+    tuning.check_space(fixed, pinned)
+    study_path = Path(args.study or Path("tune-policy") / f"{dataset.name}-{dataset.sensitive}" / "study.db")
+    folder = study_path.parent
+    name = args.study_name or f"panda-{dataset.name}-{dataset.sensitive}"
+    out = Path(args.out or folder / "best-policy.pt")
+    optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
+    pruner = None
+    if args.backend == "optuna":
+        pruner = (optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup_trials,
+                                              n_warmup_steps=args.prune_warmup_evals * fixed.eval_every)
+                  if args.prune else optuna.pruners.NopPruner())
+    study = tuning.open_study(study_path, name, identity=tuning.identity(dataset, fixed, args.split_seed, pinned),
+                              pruner=pruner)
+    done = tuning.trials_done(study)
+    stopped = False
+    if done >= args.trials:
+        print(f"study {name!r} in {study_path} already has {done} trials (--trials {args.trials}); summarising")
+    else:
+        if done:
+            print(f"resuming study {name!r} in {study_path}: {done} trials done, {args.trials - done} to run")
+        print(f"searching {', '.join(tuning.searched(fixed, pinned)) or 'nothing'} "
+              f"({args.backend}); fixed: iterations {fixed.iterations}, ρ {fixed.rho}, learner {fixed.inner_learner}, "
+              f"tasks of budget {fixed.budget}, pool {fixed.pool_size}, validation {fixed.validation_size}")
+        with tqdm(total=args.trials, initial=done, desc="trials", unit="trial") as bar:
+            postfix: dict[str, str] = {}
+
+            def on_trial(_trial) -> None:
+                complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if complete:
+                    postfix["best"] = f"{max(t.value for t in complete if t.value is not None):.4f}"
+                    postfix["feasible"] = str(sum(1 for t in complete if t.user_attrs.get("feasible")))
+                postfix.pop("trial", None)
+                bar.set_postfix(postfix, refresh=False)
+                bar.update()
+
+            def on_iteration(number: int, iteration: int) -> None:
+                postfix["trial"] = f"{number} it {iteration}/{fixed.iterations}"
+                bar.set_postfix(postfix)
+
+            common = dict(pinned=pinned, trials=args.trials, seed=args.sampler_seed, split_seed=args.split_seed,
+                          policies=folder / "policies", on_trial=on_trial)
+            try:
+                data = prepare_meta_training(dataset, fixed, split_seed=args.split_seed,
+                                             stage=lambda message: bar.write(message + "…"))
+                if args.backend == "ray":
+                    tuning.run_ray(study_path, name, data, dataset, fixed, address=args.address, prune=args.prune,
+                                   prune_warmup_evals=args.prune_warmup_evals, **common)
+                else:
+                    tuning.run_optuna(study, data, dataset, fixed, on_iteration=on_iteration, **common)
+            except KeyboardInterrupt:
+                stopped = True
+    frame = tuning.summary_frame(study)
+    best = tuning.export_best(study, out)
+    summary = tuning.summary_markdown(study, frame, command=f"python -m fairal {' '.join(sys.argv[1:])}",
+                                      best_path=best)
+    (folder / "summary.md").write_text(summary)
+    written = _write_figures(tuning.study_figures(study, frame, rho=fixed.rho), folder / "figures")
+    if not frame.empty:
+        shown = frame.drop(columns=[c for c in ("error", "seconds") if c in frame]).head(10)
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if "error" in frame:  # the first few reasons; summary.md has all
+            for trial, error in frame.loc[frame["error"].notna(), ["trial", "error"]].head(3).itertuples(index=False):
+                print(f"trial {trial} failed: {error}")
+    print(f"\nwrote {folder / 'summary.md'} and {len(written)} figure files in {folder / 'figures'}")
+    print(f"best policy: {best}" if best else "no trial completed: no policy to export")
+    if stopped:
+        print(f"stopped; rerun the same command to resume the study in {study_path}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _add_meta_config_flags(parser) -> None:
+    """One flag per MetaConfig field (``--inner-learner erm``; booleans as ``--bf16`` / ``--no-bf16``)."""
+    import argparse
+    from dataclasses import fields
+
+    from fairal.panda.config import MetaConfig  # torch-free: keeps --help instant
+
+    for field in fields(MetaConfig):
+        flag = f"--{field.name.replace('_', '-')}"
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"default {'on' if field.default else 'off'}")
+        else:
+            parser.add_argument(flag, dest=field.name, type=type(field.default), default=None,
+                                help=f"default {field.default}")
+
+
 DEFAULT_DB = ".fairal/fairal.db"  # the app's default (app/state.py); FAIRAL_DB overrides both
 
 
@@ -455,9 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     replot.add_argument("--rho", type=float, default=0.04, help="constraint line")
     replot.set_defaults(func=_cmd_plot_simulation)
 
-    from dataclasses import fields
 
-    from fairal.panda.config import MetaConfig  # torch-free: keeps --help instant
 
     policy = commands.add_parser("train-policy", help="meta-train a PANDA selection policy on a data set",
                                  description="Meta-trains PANDA's policy on the meta-train half of PANDA's "
@@ -471,10 +585,40 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of PANDA's split: the policy is meta-trained on its meta-train half")
     policy.add_argument("--out", help="policy file to write (default data/policies/panda-DATA-SENSITIVE.pt, "
                                       "where the app finds it)")
-    for field in fields(MetaConfig):
-        policy.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, type=type(field.default),
-                            default=None, help=f"default {field.default}")
+    _add_meta_config_flags(policy)
     policy.set_defaults(func=_cmd_train_policy)
+
+    tune = commands.add_parser(
+        "tune-policy", help="search PANDA's meta-training hyperparameters (Optuna TPE; SQLite study, resumable)",
+        description="Optuna's TPE sampler over PANDA's hyperparameters (learning rate, layers, width, "
+                    "temperatures, inner and proximal steps, meta-batch); each trial meta-trains a policy. "
+                    "Objective: the kept policy's held-out F1 when its disparity is ≤ ρ, else −(disparity − ρ). "
+                    "The study lives in a SQLite file: rerunning the command resumes it up to --trials. "
+                    "MetaConfig flags (as in train-policy) fix a setting; a searched one given is not searched.")
+    tune.add_argument("--dataset", default="adult", help="built-in data set")
+    tune.add_argument("--csv", help="a CSV file instead of a built-in data set")
+    tune.add_argument("--label", help="label column of --csv")
+    tune.add_argument("--positive", help="positive label value of --csv (optional)")
+    tune.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    tune.add_argument("--split-seed", type=int, default=0, help="seed of PANDA's split (meta-train half)")
+    tune.add_argument("--trials", type=_positive, default=50,
+                      help="trials in the study when done (complete, pruned or failed; a resumed study runs the rest)")
+    tune.add_argument("--backend", default="optuna", choices=["optuna", "ray"],
+                      help="optuna: trials one after another here; ray: Ray Tune (pip install -r requirements-ray.txt)")
+    tune.add_argument("--address", help="Ray cluster address (--backend ray; a local Ray when omitted)")
+    tune.add_argument("--study", help="SQLite file of the study (default tune-policy/DATA-SENSITIVE/study.db); "
+                                      "trial policies, summary.md and figures/ go beside it")
+    tune.add_argument("--study-name", help="study name in the file (default panda-DATA-SENSITIVE)")
+    tune.add_argument("--out", help="where the best trial's policy is copied (default best-policy.pt beside the "
+                                    "study; data/policies/… makes the app offer it)")
+    tune.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
+    tune.add_argument("--no-prune", dest="prune", action="store_false", help="never stop a trial early")
+    tune.add_argument("--prune-startup-trials", type=int, default=5,
+                      help="complete trials before the median pruner stops any (optuna backend)")
+    tune.add_argument("--prune-warmup-evals", type=int, default=2,
+                      help="a trial can be pruned from its N-th evaluation on (every --eval-every iterations)")
+    _add_meta_config_flags(tune)
+    tune.set_defaults(func=_cmd_tune_policy)
 
     worker = commands.add_parser("worker", help="retrain projects in the background when labels change")
     _add_db(worker)

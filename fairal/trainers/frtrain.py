@@ -321,9 +321,8 @@ class FRTrainTrainer:
         n_groups = max(n_groups, 2)
         device = torch.device(self.device) if self.device is not None else default_device()
 
-        w_user = np.ones(len(X), dtype=np.float32)
-        if sample_weight is not None:
-            w_user = check_sample_weight(sample_weight, len(X))
+        checked = check_sample_weight(sample_weight, len(X))
+        w_user = np.ones(len(X), dtype=np.float32) if checked is None else checked
 
         Xt = torch.as_tensor(X, device=device)
         yt = torch.as_tensor(y, device=device)
