@@ -31,6 +31,7 @@ from fairal.errors import AccessDenied, AuthError  # noqa: F401 (defined there, 
 
 __all__ = [
     "AccessDenied",
+    "accounts_overview",
     "AuthError",
     "MIN_PASSWORD_LENGTH",
     "User",
@@ -212,6 +213,18 @@ def oidc_user(store, email: str) -> User:
     if role == "admin" and store.annotator(account_id)["role"] != "admin":
         store.set_role(account_id, "admin")
     return user(store, account_id)
+
+
+def accounts_overview(store, *, by: User) -> list[dict]:
+    """Every account (admins only) with its assigned project ids and the labels it gave in live projects:
+    ``{id, name, role, has_password, project_ids, labels_given}``, by name."""
+    require_admin(by)
+    given: dict[int, int] = {}
+    for project in store.projects():
+        for answer in store.answers(int(project["id"])):
+            given[answer["annotator_id"]] = given.get(answer["annotator_id"], 0) + 1
+    return [{**account, "project_ids": [int(p["id"]) for p in store.member_projects(account["id"])],
+             "labels_given": given.get(account["id"], 0)} for account in store.annotators()]
 
 
 def require_admin(who: User) -> None:

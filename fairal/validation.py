@@ -20,8 +20,9 @@ from fairal import crowd
 from fairal.auth import User, require_admin
 from fairal.projects import open_project
 
-__all__ = ["import_crowd_csv", "project_answers", "worker_quality", "aggregate_labels", "build_validation_set",
-           "aggregation_report", "send_for_review", "SOURCES"]
+__all__ = ["import_crowd_csv", "remove_crowd_file", "imported_files", "answer_sources", "project_answers",
+           "worker_quality", "aggregate_labels", "build_validation_set", "aggregation_report", "send_for_review",
+           "SOURCES"]
 
 #: Whose answers to use: the app's annotators, imported crowd workers, or both.
 SOURCES = ("all", "app", "crowd")
@@ -49,6 +50,30 @@ def import_crowd_csv(store, project_id: int, data: bytes, *, by: User, filename:
     rows = [{"item_id": int(i), "worker": str(w), "answer": int(a), "position": int(p)}
             for i, w, a, p in zip(item_ids, answers["worker_id"], answers["answer"], answers["position"])]
     return store.add_crowd_answers(project_id, rows, source=filename)
+
+
+def remove_crowd_file(store, project_id: int, filename: str, *, by: User) -> None:
+    """Delete the answers imported from ``filename`` (admins only)."""
+    require_admin(by)
+    store.delete_crowd_answers(project_id, source=filename)
+
+
+def answer_sources(store, project_id: int) -> pd.DataFrame:
+    """Answers, items and workers per source: the app's labels, its quiz answers, each imported file."""
+    app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "seq"])
+    quiz = pd.DataFrame(store.gold_answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "gold"])
+    imported = pd.DataFrame(store.crowd_answers(project_id),
+                            columns=["item_id", "worker", "answer", "position", "source"])
+    parts = [("app annotators (labels)", app), ("app annotators (quiz items)", quiz)]
+    parts += [(f"file {name}", part) for name, part in imported.groupby("source", sort=True)]
+    return pd.DataFrame([{"source": name, "answers": len(part), "items": part["item_id"].nunique(),
+                          "workers": part["worker"].nunique()} for name, part in parts],
+                        columns=["source", "answers", "items", "workers"])
+
+
+def imported_files(store, project_id: int) -> list[str]:
+    """Names of the crowd files imported into the project, sorted."""
+    return sorted({row["source"] for row in store.crowd_answers(project_id)})
 
 
 def project_answers(store, project_id: int, *, source: str = "all") -> pd.DataFrame:

@@ -84,6 +84,19 @@ def test_annotators_reach_only_their_projects(store, admin):
     LabelingSession(store, other, admin, retrain=False).next_item()  # admins reach every project
 
 
+def test_accounts_overview_counts_labels_and_assignments_for_admins_only(store, admin):
+    pid = german(store)
+    ann = annotator(store, admin, "ann", pid)
+    session = LabelingSession(store, pid, "ann")
+    for _ in range(3):
+        session.submit(session.next_item().item_id, 1)
+    rows = {r["name"]: r for r in auth.accounts_overview(store, by=admin)}
+    assert rows["ann"]["labels_given"] == 3 and rows["ann"]["project_ids"] == [pid]
+    assert rows["root"]["labels_given"] == 0 and rows["root"]["has_password"]
+    with pytest.raises(AccessDenied):
+        auth.accounts_overview(store, by=ann)
+
+
 def test_oidc_users_get_local_accounts(store, monkeypatch):
     monkeypatch.setenv("FAIRAL_OIDC_ADMINS", "Boss@example.org")
     assert auth.oidc_user(store, "worker@example.org").role == "annotator"

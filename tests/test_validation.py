@@ -2,6 +2,7 @@
 
 import io
 
+import pandas as pd
 import pytest
 
 from fairal import auth, crowd, validation
@@ -81,3 +82,24 @@ def test_app_answers_and_quiz_answers_measure_workers(setup):
     quality = validation.worker_quality(store, pid)
     assert quality.loc["app:ann", "n_gold"] == 4 and quality.loc["app:ann", "accuracy"] == 1.0
     assert 0 < quality.loc["app:ann", "ci_low"] < 1
+
+
+def test_answer_sources_and_removing_a_file_need_an_admin(setup):
+    store, admin, pid = setup
+    data, _ = crowd_csv(store, pid, n_items=20, answers=3)
+    validation.import_crowd_csv(store, pid, data, by=admin, filename="round-1.csv")
+    second = pd.read_csv(io.BytesIO(crowd_csv(store, pid, n_items=10, answers=2, seed=5)[0]))
+    second["worker_id"] = "round-2:" + second["worker_id"].astype(str)  # other workers, same items
+    validation.import_crowd_csv(store, pid, second.to_csv(index=False).encode(), by=admin, filename="round-2.csv")
+    table = validation.answer_sources(store, pid).set_index("source")
+    assert table.loc["file round-1.csv", "answers"] == 60 and table.loc["file round-1.csv", "items"] == 20
+    assert table.loc["file round-2.csv", "answers"] == 20
+    assert table.loc["app annotators (labels)", "answers"] == len(store.answers(pid))
+    assert validation.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
+    annotator = auth.create_account(store, "someone", "someone-password", by=admin)
+    with pytest.raises(AccessDenied):
+        validation.remove_crowd_file(store, pid, "round-1.csv", by=annotator)
+    assert validation.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
+    validation.remove_crowd_file(store, pid, "round-1.csv", by=admin)
+    assert validation.imported_files(store, pid) == ["round-2.csv"]
+    assert len(store.crowd_answers(pid)) == 20

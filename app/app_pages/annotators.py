@@ -44,12 +44,8 @@ with st.expander("Create an account", expanded=True, icon=":material/person_add:
             st.rerun()
 
 # --- list ---------------------------------------------------------------------------
-accounts = store.annotators()
-labels_given: dict[int, int] = {}
-for project_id in projects:
-    for answer in store.answers(project_id):
-        labels_given[answer["annotator_id"]] = labels_given.get(answer["annotator_id"], 0) + 1
-memberships = {a["id"]: [int(p["id"]) for p in store.member_projects(a["id"])] for a in accounts}
+accounts = auth.accounts_overview(store, by=admin)
+memberships = {a["id"]: a["project_ids"] for a in accounts}
 
 st.subheader("Accounts")
 table = pd.DataFrame([{
@@ -58,7 +54,7 @@ table = pd.DataFrame([{
     "sign-in": "password" if a["has_password"] else "single sign-on / none",
     "projects": ", ".join(projects[p] for p in memberships[a["id"]]) or ("all (admin)" if a["role"] == "admin"
                                                                          else "—"),
-    "labels given": labels_given.get(a["id"], 0),
+    "labels given": a["labels_given"],
 } for a in accounts], columns=["name", "role", "sign-in", "projects", "labels given"])
 st.dataframe(table, hide_index=True, width="stretch")
 

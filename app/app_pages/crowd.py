@@ -25,7 +25,7 @@ st.caption(f"Current validation set: **{info['size']} items** by **{info['method
            if info else f"Current validation set: the seed set ({len(project.seed)} items); no crowd-built one yet.")
 
 # --- import -------------------------------------------------------------------------
-with st.expander("Import crowd answers (CSV)", expanded=not store.crowd_answers(project.id),
+with st.expander("Import crowd answers (CSV)", expanded=not validation.imported_files(store, project.id),
                  icon=":material/upload_file:"):
     scale_text = "0 or 1" if project.scale == "binary" else "1 (surely negative) to 4 (surely positive)"
     st.caption("**Long form**: one row per answer with columns `item_id`, `worker_id`, `answer`. "
@@ -48,25 +48,14 @@ with st.expander("Import crowd answers (CSV)", expanded=not store.crowd_answers(
             st.rerun()
 
 # --- counts by source -------------------------------------------------------------------
-imported = pd.DataFrame(store.crowd_answers(project.id), columns=["item_id", "worker", "answer", "position",
-                                                                   "source"])
-app_answers = pd.DataFrame(store.answers(project.id), columns=["item_id", "annotator_id", "worker", "value", "seq"])
-quiz = store.gold_answers(project.id)
-rows = [{"source": "app annotators (labels)", "answers": len(app_answers), "items": app_answers["item_id"].nunique(),
-         "workers": app_answers["worker"].nunique()},
-        {"source": "app annotators (quiz items)", "answers": len(quiz), "items": len({q["item_id"] for q in quiz}),
-         "workers": len({q["worker"] for q in quiz})}]
-for name, part in imported.groupby("source", sort=True):
-    rows.append({"source": f"file {name}", "answers": len(part), "items": part["item_id"].nunique(),
-                 "workers": part["worker"].nunique()})
 st.subheader("Answers")
-st.dataframe(pd.DataFrame(rows), hide_index=True)
-if not imported.empty:
+st.dataframe(validation.answer_sources(store, project.id), hide_index=True)
+files = validation.imported_files(store, project.id)
+if files:
     with st.popover("Remove an imported file", icon=":material/delete:"):
-        files = sorted(imported["source"].unique())
         doomed = st.selectbox("File", files, key="crowd_remove_source")
         if st.button("Remove its answers", key="crowd_remove"):
-            store.delete_crowd_answers(project.id, source=doomed)
+            validation.remove_crowd_file(store, project.id, doomed, by=admin)
             st.session_state["crowd_message"] = f"Removed the answers imported from {state.md(doomed)}."
             st.rerun()
 
