@@ -1,0 +1,62 @@
+"""The one package that speaks SQL: projects, items, accounts, labels, crowd answers, model versions
+and curve points, kept in SQLite through sqlite-utils.
+
+A :class:`Store` wraps one connection. It may be handed from thread to thread
+(Streamlit runs a button's callback in the next script run's thread) and its
+calls are serialised by a lock, but for concurrent work open one ``Store`` per
+thread or process on the same file: they then write in turn. File stores
+run in WAL mode with a 30 s busy timeout, and every write is one transaction
+opened with ``BEGIN IMMEDIATE``, so writers from several processes queue for
+the write lock instead of failing with "database is locked" halfway through.
+
+Rows come back as plain dicts, JSON columns decoded; timestamps are UTC
+ISO-8601 strings with microseconds.
+
+The package is split by concern, one area class per module, all over the connection and
+transaction helper of ``_db`` (:class:`~fairal.store._db.Connection`):
+
+- ``schema``: the tables, ``SCHEMA_VERSION`` (``PRAGMA user_version``) and the forward
+  migrations, one transaction per step, that opening an older file runs (a newer file is
+  refused); why not sqlite-utils' own ``Migrations`` is said there;
+- ``projects``: projects, items, rankings, quiz (gold) sets, uploaded data files;
+- ``labeling``: labels with their history and undo, skips, answer counts, quiz answers;
+- ``leases``: handing items to concurrent annotators;
+- ``accounts``: accounts, password hashes, sign-in sessions, memberships;
+- ``crowd``: imported crowd answers, validation sets, item scores and review requests;
+- ``models``: model versions, training claims, policy jobs;
+- ``curves``: curve points, their metrics long-form (a new metric needs no schema change).
+"""
+
+from __future__ import annotations
+
+from fairal.errors import DuplicateError, NotFoundError, StoreError  # noqa: F401 (defined there, named here too)
+from fairal.store._db import BUSY_TIMEOUT_MS, Connection
+from fairal.store.accounts import AccountsArea
+from fairal.store.crowd import CrowdArea
+from fairal.store.curves import METRIC_COLUMNS, CurvesArea
+from fairal.store.labeling import LABELABLE_ROLES, LabelingArea
+from fairal.store.leases import LeasesArea
+from fairal.store.schema import _PROJECT_TABLES as _PROJECT_TABLES  # named by tests of project deletion
+from fairal.store.schema import ANNOTATOR_ROLES, ITEM_ROLES, SCHEMA_VERSION
+
+__all__ = [
+    "ANNOTATOR_ROLES",
+    "BUSY_TIMEOUT_MS",
+    "DuplicateError",
+    "ITEM_ROLES",
+    "LABELABLE_ROLES",
+    "METRIC_COLUMNS",
+    "NotFoundError",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+]
+
+
+class Store(AccountsArea, LabelingArea, LeasesArea, CrowdArea, CurvesArea, Connection):
+    """Projects, labels, model versions and curve points in one SQLite file.
+
+    ``Store(path)`` opens the file, creating its folder and the schema when
+    they are missing and migrating an older schema forward; ``Store(memory=True)``
+    keeps everything in memory.
+    """
