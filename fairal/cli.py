@@ -241,46 +241,22 @@ def _cmd_train_policy(args) -> int:
 
 
 def _cmd_tune_policy(args) -> int:
-    from dataclasses import fields, replace
     from pathlib import Path
 
     from fairal.panda import tuning
-    from fairal.panda.config import MetaConfig
 
-    if args.backend == "ray":  # said before the data load and the pretraining
-        try:
-            import ray.tune  # noqa: F401
-        except ImportError:
-            raise ValueError(tuning.RAY_MISSING) from None
-    elif args.address:
-        raise ValueError("--address is for --backend ray")
-
+    _check_tune_backend(args)  # said before the data load and the pretraining
     import optuna
-    from tqdm import tqdm
-
-    from fairal.datasets import panda_split
-    from fairal.panda.train import fit_task_sizes, prepare_meta_training
 
     dataset = _dataset_of(args)
-    overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
-                 if getattr(args, f.name, None) is not None}
-    fixed = replace(MetaConfig(), **overrides)
-    if not {"budget", "pool_size", "validation_size", "n_initial"} & set(overrides):
-        fixed = fit_task_sizes(fixed, len(panda_split(len(dataset), seed=args.split_seed).meta_train))
-    pinned = set(overrides) & set(tuning.SEARCHED)
-    tuning.check_space(fixed, pinned)
+    fixed, pinned = _tune_fixed_config(args, dataset)
     study_path = Path(args.study or Path("tune-policy") / f"{dataset.name}-{dataset.sensitive}" / "study.db")
     folder = study_path.parent
     name = args.study_name or f"panda-{dataset.name}-{dataset.sensitive}"
     out = Path(args.out or folder / "best-policy.pt")
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
-    pruner = None
-    if args.backend == "optuna":
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup_trials,
-                                              n_warmup_steps=args.prune_warmup_evals * fixed.eval_every)
-                  if args.prune else optuna.pruners.NopPruner())
     study = tuning.open_study(study_path, name, identity=tuning.identity(dataset, fixed, args.split_seed, pinned),
-                              pruner=pruner)
+                              pruner=_tune_pruner(args, fixed))
     done = tuning.trials_done(study)
     stopped = False
     if done >= args.trials:
@@ -291,34 +267,103 @@ def _cmd_tune_policy(args) -> int:
         print(f"searching {', '.join(tuning.searched(fixed, pinned)) or 'nothing'} "
               f"({args.backend}); fixed: iterations {fixed.iterations}, ρ {fixed.rho}, learner {fixed.inner_learner}, "
               f"tasks of budget {fixed.budget}, pool {fixed.pool_size}, validation {fixed.validation_size}")
-        with tqdm(total=args.trials, initial=done, desc="trials", unit="trial") as bar:
-            postfix: dict[str, str] = {}
+        stopped = _run_tune_trials(args, study, done, dataset, fixed, pinned, study_path, name)
+    _report_tuning(study, fixed, folder, out)
+    if stopped:
+        print(f"stopped; rerun the same command to resume the study in {study_path}", file=sys.stderr)
+        return 130
+    return 0
 
-            def on_trial(_trial) -> None:
-                complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if complete:
-                    postfix["best"] = f"{max(t.value for t in complete if t.value is not None):.4f}"
-                    postfix["feasible"] = str(sum(1 for t in complete if t.user_attrs.get("feasible")))
-                postfix.pop("trial", None)
-                bar.set_postfix(postfix, refresh=False)
-                bar.update()
 
-            def on_iteration(number: int, iteration: int) -> None:
-                postfix["trial"] = f"{number} it {iteration}/{fixed.iterations}"
-                bar.set_postfix(postfix)
+def _check_tune_backend(args) -> None:
+    """Ray installed for ``--backend ray``; ``--address`` only with it."""
+    from fairal.panda import tuning
 
-            common = dict(pinned=pinned, trials=args.trials, seed=args.sampler_seed, split_seed=args.split_seed,
-                          policies=folder / "policies", on_trial=on_trial)
-            try:
-                data = prepare_meta_training(dataset, fixed, split_seed=args.split_seed,
-                                             stage=lambda message: bar.write(message + "…"))
-                if args.backend == "ray":
-                    tuning.run_ray(study_path, name, data, dataset, fixed, address=args.address, prune=args.prune,
-                                   prune_warmup_evals=args.prune_warmup_evals, **common)
-                else:
-                    tuning.run_optuna(study, data, dataset, fixed, on_iteration=on_iteration, **common)
-            except KeyboardInterrupt:
-                stopped = True
+    if args.backend == "ray":
+        try:
+            import ray.tune  # noqa: F401
+        except ImportError:
+            raise ValueError(tuning.RAY_MISSING) from None
+    elif args.address:
+        raise ValueError("--address is for --backend ray")
+
+
+def _tune_fixed_config(args, dataset):
+    """The MetaConfig the search starts from (flags given, task sizes fitted to the data unless given),
+    and the searched fields the flags pin."""
+    from dataclasses import fields, replace
+
+    from fairal.datasets import panda_split
+    from fairal.panda import tuning
+    from fairal.panda.config import MetaConfig
+    from fairal.panda.train import fit_task_sizes
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
+                 if getattr(args, f.name, None) is not None}
+    fixed = replace(MetaConfig(), **overrides)
+    if not {"budget", "pool_size", "validation_size", "n_initial"} & set(overrides):
+        fixed = fit_task_sizes(fixed, len(panda_split(len(dataset), seed=args.split_seed).meta_train))
+    pinned = set(overrides) & set(tuning.SEARCHED)
+    tuning.check_space(fixed, pinned)
+    return fixed, pinned
+
+
+def _tune_pruner(args, fixed):
+    """Optuna's pruner: the median pruner, or none with ``--no-prune``; None for Ray (ASHA prunes there)."""
+    import optuna
+
+    if args.backend != "optuna":
+        return None
+    if not args.prune:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup_trials,
+                                       n_warmup_steps=args.prune_warmup_evals * fixed.eval_every)
+
+
+def _run_tune_trials(args, study, done: int, dataset, fixed, pinned: set[str], study_path, name: str) -> bool:
+    """Runs the missing trials under a progress bar; True when Ctrl-C stopped them."""
+    import optuna
+    from tqdm import tqdm
+
+    from fairal.panda import tuning
+    from fairal.panda.train import prepare_meta_training
+
+    folder = study_path.parent
+    with tqdm(total=args.trials, initial=done, desc="trials", unit="trial") as bar:
+        postfix: dict[str, str] = {}
+
+        def on_trial(_trial) -> None:
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if complete:
+                postfix["best"] = f"{max(t.value for t in complete if t.value is not None):.4f}"
+                postfix["feasible"] = str(sum(1 for t in complete if t.user_attrs.get("feasible")))
+            postfix.pop("trial", None)
+            bar.set_postfix(postfix, refresh=False)
+            bar.update()
+
+        def on_iteration(number: int, iteration: int) -> None:
+            postfix["trial"] = f"{number} it {iteration}/{fixed.iterations}"
+            bar.set_postfix(postfix)
+
+        common = dict(pinned=pinned, trials=args.trials, seed=args.sampler_seed, split_seed=args.split_seed,
+                      policies=folder / "policies", on_trial=on_trial)
+        try:
+            data = prepare_meta_training(dataset, fixed, split_seed=args.split_seed,
+                                         stage=lambda message: bar.write(message + "…"))
+            if args.backend == "ray":
+                tuning.run_ray(study_path, name, data, dataset, fixed, address=args.address, prune=args.prune,
+                               prune_warmup_evals=args.prune_warmup_evals, **common)
+            else:
+                tuning.run_optuna(study, data, dataset, fixed, on_iteration=on_iteration, **common)
+        except KeyboardInterrupt:
+            return True
+    return False
+
+
+def _report_tuning(study, fixed, folder, out) -> None:
+    """Writes summary.md, the figures and the best policy, and prints the best trials."""
+    from fairal.panda import tuning
+
     frame = tuning.summary_frame(study)
     best = tuning.export_best(study, out)
     summary = tuning.summary_markdown(study, frame, command=f"python -m fairal {' '.join(sys.argv[1:])}",
@@ -333,10 +378,6 @@ def _cmd_tune_policy(args) -> int:
                 print(f"trial {trial} failed: {error}")
     print(f"\nwrote {folder / 'summary.md'} and {len(written)} figure files in {folder / 'figures'}")
     print(f"best policy: {best}" if best else "no trial completed: no policy to export")
-    if stopped:
-        print(f"stopped; rerun the same command to resume the study in {study_path}", file=sys.stderr)
-        return 130
-    return 0
 
 
 def _add_meta_config_flags(parser) -> None:
@@ -511,14 +552,8 @@ def _add_db(parser) -> None:
     parser.add_argument("--db", default=_default_db(), help="the store ($FAIRAL_DB sets the default)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser; it imports nothing heavy (numpy, pandas, torch, scikit-learn load in the commands)."""
-    from fairal.methods import METHODS
-
-    parser = _Parser(prog="python -m fairal", description="fairal: fair active labeling.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_datasets_command(commands) -> None:
+    """The ``datasets`` command and its ``list`` and ``describe`` actions."""
     datasets = commands.add_parser("datasets", help="list and describe the built-in data sets",
                                    description="Without an action: the same as `datasets list`.")
     datasets.set_defaults(func=_cmd_datasets_list)
@@ -530,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--json", action="store_true", help="machine-readable output")
     describe.set_defaults(func=_cmd_datasets_describe)
 
+
+def _add_baseline_command(commands) -> None:
+    """The ``baseline`` command."""
     base = commands.add_parser("baseline", help="ERM on PANDA's split: accuracy, F1 and disparities on the test set")
     base.add_argument("--dataset", default="adult", help="built-in data set: see `datasets list`")
     base.add_argument("--sensitive", help="sensitive attribute (the data set's default if omitted)")
@@ -537,6 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--seeds", type=_positive, default=5, help="number of split seeds (0..N-1)")
     base.add_argument("--output", help="write the per-seed table to this CSV file")
     base.set_defaults(func=_cmd_baseline)
+
+
+def _add_simulate_command(commands) -> None:
+    """The ``simulate`` command."""
+    from fairal.methods import METHODS
 
     sim = commands.add_parser("simulate", help="oracle-label active learning runs: methods × seeds × budgets",
                               description="Runs each method (a query strategy + its trainer) with oracle labels "
@@ -566,13 +609,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", default="simulation", help="output folder")
     sim.set_defaults(func=_cmd_simulate)
 
+
+def _add_plot_simulation_command(commands) -> None:
+    """The ``plot-simulation`` command."""
     replot = commands.add_parser("plot-simulation", help="redraw the figures of a simulate output folder")
     replot.add_argument("folder", help="a folder written by `simulate` (holds simulation.csv)")
     replot.add_argument("--rho", type=float, default=0.04, help="constraint line")
     replot.set_defaults(func=_cmd_plot_simulation)
 
 
-
+def _add_train_policy_command(commands) -> None:
+    """The ``train-policy`` command."""
     policy = commands.add_parser("train-policy", help="meta-train a PANDA selection policy on a data set",
                                  description="Meta-trains PANDA's policy on the meta-train half of PANDA's "
                                              "split and writes a policy file (loaded with weights_only=True).")
@@ -588,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_meta_config_flags(policy)
     policy.set_defaults(func=_cmd_train_policy)
 
+
+def _add_tune_policy_command(commands) -> None:
+    """The ``tune-policy`` command."""
     tune = commands.add_parser(
         "tune-policy", help="search PANDA's meta-training hyperparameters (Optuna TPE; SQLite study, resumable)",
         description="Optuna's TPE sampler over PANDA's hyperparameters (learning rate, layers, width, "
@@ -620,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_meta_config_flags(tune)
     tune.set_defaults(func=_cmd_tune_policy)
 
+
+def _add_worker_command(commands) -> None:
+    """The ``worker`` command."""
     worker = commands.add_parser("worker", help="retrain projects in the background when labels change")
     _add_db(worker)
     worker.add_argument("--debounce", type=float, default=1.0, help="seconds of quiet before retraining")
@@ -628,6 +681,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     worker.set_defaults(func=_cmd_worker)
 
+
+def _add_users_command(commands) -> None:
+    """The ``users`` command and its actions, each with ``--db``."""
     users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True,
                                                                          metavar="ACTION")
     add = users.add_parser("add", help="create an account (password from $FAIRAL_PASSWORD or a prompt)")
@@ -651,6 +707,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=_cmd_users_remove)
     for action in (add, listing, reset, role, remove):
         _add_db(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; it imports nothing heavy (numpy, pandas, torch, scikit-learn load in the commands)."""
+    parser = _Parser(prog="python -m fairal", description="fairal: fair active labeling.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (_add_datasets_command, _add_baseline_command, _add_simulate_command,
+                        _add_plot_simulation_command, _add_train_policy_command, _add_tune_policy_command,
+                        _add_worker_command, _add_users_command):
+        add_command(commands)
     return parser
 
 

@@ -9,12 +9,19 @@ a real upload needs:
 
 1. :func:`read_answers` reads a long or wide CSV of answers into one tidy
    frame (``item_id``, ``worker_id``, ``answer``, ``position``) and rejects
-   malformed input with a :class:`CrowdDataError` that names the problem.
+   malformed input with a :class:`CrowdDataError` that names the problem:
+   empty, binary or non-UTF-8 input; input larger than ``max_bytes``; a
+   malformed CSV; missing columns; ``answer_k`` without ``worker_id_k`` (or
+   the reverse, for a column or a cell); blank ids or answers in long files;
+   non-integer answers; answers outside the scale; a worker answering an
+   item twice; no answers.
 2. :func:`gold_accuracy` and :func:`exclude_workers` measure workers on gold
    items and drop those who are clearly below a threshold.
 3. :func:`majority_vote`, :func:`mean_score` (the paper's rule) and
    :func:`dawid_skene` turn the answers into one 0/1 label per item;
-   :func:`aggregate` picks one by name.
+   :func:`aggregate` picks one by name. Their ``max_answers=N`` keeps the
+   answers whose ``position`` is below N, i.e. the first N answers
+   collected, as in the paper.
 4. :func:`agreement` reports Fleiss' kappa, Krippendorff's alpha and the mean
    pairwise Cohen's kappa, so that a user sees how much the crowd agrees
    before trusting its labels.
@@ -417,42 +424,44 @@ def read_answers(
         Columns ``item_id`` and ``worker_id`` (str, stripped, kept verbatim
         otherwise: ``"007"`` and ``"=1+1"`` stay as typed), ``answer`` (int)
         and ``position``: the 0-based order of the answer among its item's
-        answers, in file order (wide: ``answer_1`` before ``answer_2``). The
-        aggregators' ``max_answers=N`` keeps positions below N, i.e. the
-        first N answers collected, as in the paper.
+        answers, in file order (wide: ``answer_1`` before ``answer_2``); the
+        aggregators' ``max_answers`` counts it (see the module docstring).
 
     Raises
     ------
     CrowdDataError
         Naming the file and, where there is one, the line (the header is
-        line 1) and column: empty, binary or non-UTF-8 input; input larger
-        than ``max_bytes``; a malformed CSV; missing columns; ``answer_k``
-        without ``worker_id_k`` (or the reverse, for a column or a cell);
-        blank ids or answers in long files; non-integer answers; answers
-        outside the scale; a worker answering an item twice; no answers.
+        line 1) and column; the module docstring lists what is refused.
     """
+    _check_read_options(format, scale)
+    content, name = _source_bytes(source, max_bytes)
+    header, rows, lines = _parse_csv(_decode(content, name), name)
+    records, is_wide = _records(header, rows, lines, name, format, item_column, worker_column, answer_column)
+    answers = _validate(records, name, scale)
+    logger.info("read %d answers on %d items by %d workers from %s (%s format)", len(answers),
+                answers.item_id.nunique(), answers.worker_id.nunique(), name, "wide" if is_wide else "long")
+    return answers
+
+
+def _check_read_options(format: str, scale: str) -> None:
     if format not in ("auto", "long", "wide"):
         raise CrowdDataError(f"format must be 'auto', 'long' or 'wide', got {format!r}")
     _scale_values(scale)
-    content, name = _source_bytes(source, max_bytes)
-    header, rows, lines = _parse_csv(_decode(content, name), name)
+
+
+def _records(header: list[str], rows: list[list[str]], lines: list[int], name: str, format: str,
+             item_column: str | None, worker_column: str | None,
+             answer_column: str | None) -> tuple[pd.DataFrame, bool]:
+    """The raw answer records of a long or wide file, and whether it was read as wide."""
     is_wide = format == "wide" or (format == "auto" and "answer_1" in [c.lower() for c in header])
-    if is_wide:
-        if worker_column is not None or answer_column is not None:
-            raise CrowdDataError(
-                "worker_column and answer_column apply to long files; a wide file's answers "
-                "are in answer_1, worker_id_1, ... columns"
-            )
-        records = _wide_records(header, rows, lines, name, item_column)
-    else:
-        records = _long_records(header, rows, lines, name, item_column, worker_column, answer_column)
-    answers = _validate(records, name, scale)
-    logger.info(
-        "read %d answers on %d items by %d workers from %s (%s format)",
-        len(answers), answers.item_id.nunique(), answers.worker_id.nunique(), name,
-        "wide" if is_wide else "long",
-    )
-    return answers
+    if not is_wide:
+        return _long_records(header, rows, lines, name, item_column, worker_column, answer_column), False
+    if worker_column is not None or answer_column is not None:
+        raise CrowdDataError(
+            "worker_column and answer_column apply to long files; a wide file's answers "
+            "are in answer_1, worker_id_1, ... columns"
+        )
+    return _wide_records(header, rows, lines, name, item_column), True
 
 
 def to_wide(answers: pd.DataFrame) -> pd.DataFrame:
@@ -983,7 +992,30 @@ def simulate_crowd(
     allowed = _scale_values(scale)
     labels = truth if isinstance(truth, (pd.Series, Mapping)) else pd.Series(np.asarray(truth))
     labels = _binary_mapping(labels, "truth")
-    n_items = len(labels)
+    counts = _answer_counts(answers_per_item, len(labels), n_workers, spammer_share)
+    rng = np.random.default_rng(seed)
+    accuracy, spammer = _draw_workers(worker_accuracy, n_workers, spammer_share, rng)
+    item_index, position, worker, answer = _draw_answers(labels.to_numpy(), counts, accuracy, spammer, scale,
+                                                         allowed, rng)
+    worker_ids = _worker_ids(n_workers)
+    answers = pd.DataFrame({"item_id": labels.index.to_numpy()[item_index].astype(str),
+                            "worker_id": worker_ids[worker].astype(str),
+                            "answer": answer.astype(np.int64), "position": position.astype(np.int64)})
+    if not return_workers:
+        return answers
+    workers = pd.DataFrame({"accuracy": accuracy, "spammer": spammer},
+                           index=pd.Index(worker_ids.astype(str), name="worker_id"))
+    return answers, workers
+
+
+def _worker_ids(n_workers: int) -> np.ndarray:
+    """``w0`` … ``w{n-1}``, zero-padded to one width so that they sort in number order."""
+    width = len(str(n_workers - 1))
+    return np.array([f"w{w:0{width}d}" for w in range(n_workers)], dtype=object)
+
+
+def _answer_counts(answers_per_item, n_items: int, n_workers: int, spammer_share: float) -> np.ndarray:
+    """Answers per item, one count per item, after checking :func:`simulate_crowd`'s sizes."""
     if n_workers < 1:
         raise CrowdDataError(f"n_workers must be at least 1, got {n_workers}")
     counts = np.broadcast_to(np.asarray(answers_per_item, dtype=np.int64), (n_items,))
@@ -994,17 +1026,27 @@ def simulate_crowd(
         )
     if not 0 <= spammer_share <= 1:
         raise CrowdDataError(f"spammer_share must be in [0, 1], got {spammer_share}")
-    rng = np.random.default_rng(seed)
+    return counts
+
+
+def _draw_workers(worker_accuracy, n_workers: int, spammer_share: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each worker's accuracy (0.5 for spammers) and whether they are a spammer."""
     accuracy = _worker_accuracies(worker_accuracy, n_workers, rng)
     spammer = np.zeros(n_workers, dtype=bool)
     spammer[rng.choice(n_workers, size=round(spammer_share * n_workers), replace=False)] = True
-    accuracy = np.where(spammer, 0.5, accuracy)
+    return np.where(spammer, 0.5, accuracy), spammer
 
+
+def _draw_answers(true_labels: np.ndarray, counts: np.ndarray, accuracy: np.ndarray, spammer: np.ndarray,
+                  scale: str, allowed, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Item, position, worker and answer of every answer, drawn as :func:`simulate_crowd` describes."""
+    n_items, n_workers = len(true_labels), len(accuracy)
     # Each item's workers: the first counts[i] of a random permutation of all workers.
     order = np.argsort(rng.random((n_items, n_workers)), axis=1)
     item_index, position = np.nonzero(np.arange(n_workers) < counts[:, None])
     worker = order[item_index, position]
-    true = labels.to_numpy()[item_index]
+    true = true_labels[item_index]
     correct = rng.random(worker.size) < accuracy[worker]
     decision = np.where(correct, true, 1 - true)
     strong = rng.random(worker.size) < np.where(correct, STRONG_WHEN_CORRECT, STRONG_WHEN_WRONG)
@@ -1014,24 +1056,7 @@ def simulate_crowd(
         answer = np.where(decision == 1, np.where(strong, 4, 3), np.where(strong, 1, 2))
     random_answer = rng.choice(np.asarray(allowed), size=worker.size)
     answer = np.where(spammer[worker], random_answer, answer)
-
-    width = len(str(n_workers - 1))
-    worker_ids = np.array([f"w{w:0{width}d}" for w in range(n_workers)], dtype=object)
-    answers = pd.DataFrame(
-        {
-            "item_id": labels.index.to_numpy()[item_index].astype(str),
-            "worker_id": worker_ids[worker].astype(str),
-            "answer": answer.astype(np.int64),
-            "position": position.astype(np.int64),
-        }
-    )
-    if not return_workers:
-        return answers
-    workers = pd.DataFrame(
-        {"accuracy": accuracy, "spammer": spammer},
-        index=pd.Index(worker_ids.astype(str), name="worker_id"),
-    )
-    return answers, workers
+    return item_index, position, worker, answer
 
 
 def _worker_accuracies(worker_accuracy, n_workers: int, rng: np.random.Generator) -> np.ndarray:

@@ -71,45 +71,65 @@ def flip_labels(
     n_rounds : int
         Refits in the greedy attack (1 = score once on the clean model).
     """
+    y = _checked_labels(y)
+    _check_flip_params(method, fraction, n_rounds)
+    n = len(y)
+    n_flip = int(round(fraction * n))
+    candidates = _candidates(group, target_group, n, n_flip, fraction)
+    rng = np.random.default_rng(random_state)
+    poisoned = y.copy()
+    if n_flip == 0:
+        return poisoned, np.array([], dtype=np.int64)
+    flipped = _choose_flips(X, y, candidates, n_flip, method, n_rounds, rng)
+    poisoned[flipped] = 1 - poisoned[flipped]
+    logger.debug("flipped %d labels (%s)", n_flip, method)
+    return poisoned, flipped
+
+
+def _choose_flips(X, y, candidates, n_flip, method, n_rounds, rng) -> np.ndarray:
+    """The sorted rows to flip: a uniform random subset of the candidates, or the greedy attack's picks."""
+    if method == "random":
+        flipped = rng.choice(candidates, size=n_flip, replace=False)
+    else:
+        flipped = _greedy_flips(np.asarray(X, dtype=np.float64), y, candidates, n_flip, n_rounds, rng)
+    return np.sort(flipped).astype(np.int64)
+
+
+def _checked_labels(y) -> np.ndarray:
+    """``y`` as an array, refused unless it is one-dimensional and binary 0/1."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
     if not np.isin(y, (0, 1)).all():
         raise ValueError(f"y must contain only the binary labels 0 and 1, got {np.unique(y)[:5].tolist()}")
+    return y
+
+
+def _check_flip_params(method: str, fraction: float, n_rounds: int) -> None:
     if method not in _METHODS:
         raise ValueError(f"method must be one of 'greedy' or 'random', got {method!r}")
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
     if not isinstance(n_rounds, int) or n_rounds < 1:
         raise ValueError(f"n_rounds must be a positive integer, got {n_rounds!r}")
-    n = len(y)
-    n_flip = int(round(fraction * n))
+
+
+def _candidates(group, target_group, n: int, n_flip: int, fraction: float) -> np.ndarray:
+    """Rows that may be flipped: all of them, or those of ``target_group`` (which needs ``n_flip`` rows)."""
     if target_group is None:
-        candidates = np.arange(n)
-    else:
-        if group is None:
-            raise ValueError("target_group was given but group is None; pass the group of every row")
-        group = np.asarray(group)
-        if group.shape != (n,):
-            raise ValueError(f"group must have shape ({n},), got {group.shape}")
-        candidates = np.flatnonzero(group == target_group)
-        if len(candidates) < n_flip:
-            raise ValueError(
-                f"cannot flip {n_flip} labels (fraction {fraction} of {n} rows) inside group "
-                f"{target_group!r}, which has only {len(candidates)} rows"
-            )
-    rng = np.random.default_rng(random_state)
-    poisoned = y.copy()
-    if n_flip == 0:
-        return poisoned, np.array([], dtype=np.int64)
-    if method == "random":
-        flipped = rng.choice(candidates, size=n_flip, replace=False)
-    else:
-        flipped = _greedy_flips(np.asarray(X, dtype=np.float64), y, candidates, n_flip, n_rounds, rng)
-    flipped = np.sort(flipped).astype(np.int64)
-    poisoned[flipped] = 1 - poisoned[flipped]
-    logger.debug("flipped %d labels (%s)", n_flip, method)
-    return poisoned, flipped
+        return np.arange(n)
+    if group is None:
+        raise ValueError("target_group was given but group is None; pass the group of every row")
+    group = np.asarray(group)
+    if group.shape != (n,):
+        raise ValueError(f"group must have shape ({n},), got {group.shape}")
+    candidates = np.flatnonzero(group == target_group)
+    if len(candidates) < n_flip:
+        raise ValueError(
+            f"cannot flip {n_flip} labels (fraction {fraction} of {n} rows) inside group "
+            f"{target_group!r}, which has only {len(candidates)} rows"
+        )
+    return candidates
 
 
 def _greedy_flips(X, y, candidates, n_flip, n_rounds, rng) -> np.ndarray:

@@ -1,4 +1,21 @@
-"""Loading a user's CSV file (a path or an upload) into a validated Dataset."""
+"""Loading a user's CSV file (a path or an upload) into a validated Dataset.
+
+How :func:`load_csv` turns columns into features and which rows it keeps:
+columns whose pandas type is numeric (not boolean) are standardised; all
+others are one-hot encoded, except non-numeric columns with more than
+:data:`MAX_CATEGORIES` distinct values, which stay in ``display`` only
+(logged). Missing feature values become 0 (the mean) for numeric columns
+and a ``"(missing)"`` category otherwise. Columns that are entirely
+empty are dropped (logged). Rows whose label or group is missing are
+dropped (logged, with their count); the file is rejected if fewer than
+two rows remain. Ids are checked before rows are dropped.
+
+What it refuses, with a :class:`DatasetError` whose message names the
+problem and the column: an empty, non-UTF-8 or malformed file; a missing
+column (the message lists the available ones); an empty label or sensitive
+column; a label with one value, or more than two without ``positive``; a
+single sensitive group; missing, non-integer or duplicate ids.
+"""
 
 from __future__ import annotations
 
@@ -204,28 +221,43 @@ def load_csv(
     name : str, optional
         Data set name; default the file name without extension.
 
-    Notes
-    -----
-    Columns whose pandas type is numeric (not boolean) are standardised; all
-    others are one-hot encoded, except non-numeric columns with more than
-    :data:`MAX_CATEGORIES` distinct values, which stay in ``display`` only
-    (logged). Missing feature values become 0 (the mean) for numeric columns
-    and a ``"(missing)"`` category otherwise. Columns that are entirely
-    empty are dropped (logged). Rows whose label or group is missing are
-    dropped (logged, with their count); the file is rejected if fewer than
-    two rows remain. Ids are checked before rows are dropped.
+    The module docstring says how columns are encoded, which columns and rows
+    are dropped, and every problem refused with a :class:`DatasetError`.
+    """
+    frame, ids, default_name = _checked_frame(source, label, sensitive, display_columns, id_column)
+    y, classes = _binary_labels(frame[label], label, positive)
+    group = _groups(frame[sensitive], sensitive)
+    numeric, categorical = _feature_columns(frame, label, sensitive, id_column, include_sensitive)
+    X, feature_names = encode_features(frame, numeric=numeric, categorical=categorical)
+    shown = _shown_columns(frame, label, sensitive, id_column, display_columns)
+    display = _for_display(frame[shown]).set_axis(pd.Index(ids, name="id"), axis=0)
+    name = name or default_name
+    return Dataset(
+        name=name, display=display, X=X, y=y, group=group, ids=ids,
+        feature_names=[str(f) for f in feature_names], label_name=str(label), classes=classes,
+        sensitive=str(sensitive),
+        description=f"CSV file {name!r}: {len(frame):,} rows, label {label!r}, groups by {sensitive!r}",
+    )
 
-    Raises
-    ------
-    DatasetError
-        With a message that names the problem and the column: an empty,
-        non-UTF-8 or malformed file; a missing column (the message lists the
-        available ones); an empty label or sensitive column; a label with one
-        value, or more than two without ``positive``; a single sensitive
-        group; missing, non-integer or duplicate ids.
+
+def _checked_frame(source: str | os.PathLike | IO[Any], label: str, sensitive: str,
+                   display_columns: Sequence[str] | None,
+                   id_column: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The file's rows that have a label and a group, their ids, and the default data set name.
+
+    Checks the columns and the ids, and drops empty columns and incomplete rows (both logged).
     """
     text, default_name = _read_text(source)
     frame = _parse(text)
+    _check_columns(frame, label, sensitive, display_columns, id_column)
+    frame = _drop_empty_columns(frame, id_column)
+    frame, ids = _complete_rows(frame, _ids(frame, id_column), label, sensitive)
+    return frame, ids, default_name
+
+
+def _check_columns(frame: pd.DataFrame, label: str, sensitive: str, display_columns: Sequence[str] | None,
+                   id_column: str | None) -> None:
+    """Every named column exists, the label is neither shown nor the sensitive column, neither is empty."""
     for column, role in ((label, "label"), (sensitive, "sensitive")):
         _require_column(frame, column, role)
     if id_column is not None:
@@ -239,16 +271,23 @@ def load_csv(
             )
     if label == sensitive:
         raise DatasetError(f"label and sensitive must be different columns, got {label!r} for both")
-
     for column, role in ((label, "label"), (sensitive, "sensitive")):
         if frame[column].isna().all():
             raise DatasetError(f"{role} column {column!r} is empty (every value is missing)")
+
+
+def _drop_empty_columns(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """The frame without its entirely empty columns (logged); the id column is kept for :func:`_ids` to refuse."""
     empty = [c for c in frame.columns if frame[c].isna().all() and c != id_column]
     if empty:
         logger.warning("dropping %d empty column(s): %s", len(empty), ", ".join(map(str, empty)))
         frame = frame.drop(columns=empty)
+    return frame
 
-    ids = _ids(frame, id_column)
+
+def _complete_rows(frame: pd.DataFrame, ids: np.ndarray, label: str,
+                   sensitive: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows (and their ids) that have both a label and a group; at least two of them."""
     complete = frame[label].notna() & frame[sensitive].notna()
     if not complete.all():
         logger.warning(
@@ -260,16 +299,24 @@ def load_csv(
         raise DatasetError(
             f"only {len(frame)} row(s) have both a label ({label!r}) and a group ({sensitive!r}); need at least 2"
         )
+    return frame, ids
 
-    y, classes = _binary_labels(frame[label], label, positive)
-    group = _as_text(frame[sensitive]).to_numpy(dtype=object)
+
+def _groups(values: pd.Series, sensitive: str) -> np.ndarray:
+    """The sensitive column as strings (``1.0`` → ``"1"``); it needs at least two groups."""
+    group = _as_text(values).to_numpy(dtype=object)
     groups = sorted(set(group))
     if len(groups) < 2:
         raise DatasetError(
             f"sensitive column {sensitive!r} has only one group ({groups[0]!r}); "
             "fairness needs at least two groups"
         )
+    return group
 
+
+def _feature_columns(frame: pd.DataFrame, label: str, sensitive: str, id_column: str | None,
+                     include_sensitive: bool) -> tuple[list, list]:
+    """The numeric and the categorical feature columns; too many categories leave a column out (logged)."""
     features = [c for c in frame.columns if c not in (label, id_column)]
     if not include_sensitive:
         features.remove(sensitive)
@@ -285,29 +332,18 @@ def load_csv(
             )
         else:
             categorical.append(column)
-    X, feature_names = encode_features(frame, numeric=numeric, categorical=categorical)
+    return numeric, categorical
 
+
+def _shown_columns(frame: pd.DataFrame, label: str, sensitive: str, id_column: str | None,
+                   display_columns: Sequence[str] | None) -> list:
+    """The columns an annotator sees: the given ones that remain, plus the sensitive column."""
     if display_columns is None:
-        shown = [c for c in frame.columns if c not in (label, id_column)]
-    else:
-        shown = [c for c in display_columns if c in frame.columns]
-        if sensitive not in shown:
-            shown.append(sensitive)
-    display = _for_display(frame[shown]).set_axis(pd.Index(ids, name="id"), axis=0)
-    name = name or default_name
-    return Dataset(
-        name=name,
-        display=display,
-        X=X,
-        y=y,
-        group=group,
-        ids=ids,
-        feature_names=[str(f) for f in feature_names],
-        label_name=str(label),
-        classes=classes,
-        sensitive=str(sensitive),
-        description=f"CSV file {name!r}: {len(frame):,} rows, label {label!r}, groups by {sensitive!r}",
-    )
+        return [c for c in frame.columns if c not in (label, id_column)]
+    shown = [c for c in display_columns if c in frame.columns]
+    if sensitive not in shown:
+        shown.append(sensitive)
+    return shown
 
 
 #: Column names that usually hold what to predict, and the sensitive attribute (compared

@@ -302,11 +302,11 @@ def run_ray(study_path, study_name: str, data, dataset, fixed: MetaConfig, *, pi
     (it runs in this, the driver, process), ASHA on the evaluations, one GPU per trial where the
     cluster has GPUs (else one CPU). ``address``: an existing cluster; by default a local Ray.
     With a cluster, the study's folder must be reachable by every node (the trials write policies there)."""
-    try:
+    try:  # every part of Ray the search uses, checked before anything starts (_ray_tuner uses them)
         import ray
-        from ray import tune
-        from ray.tune.schedulers import ASHAScheduler
-        from ray.tune.search.optuna import OptunaSearch
+        from ray import tune  # noqa: F401
+        from ray.tune.schedulers import ASHAScheduler  # noqa: F401
+        from ray.tune.search.optuna import OptunaSearch  # noqa: F401
     except ImportError as error:
         raise ValueError(RAY_MISSING) from error
     import optuna
@@ -321,17 +321,72 @@ def run_ray(study_path, study_name: str, data, dataset, fixed: MetaConfig, *, pi
         return
     offset = len(study.trials)
 
-    class _Search(OptunaSearch):  # Ray's searcher, plus the trial's numbers as user attributes
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    tuner = _ray_tuner(study_path, study_name, data, dataset, fixed, pinned=pinned, missing=missing, offset=offset,
+                       seed=seed, split_seed=split_seed, policies=policies, prune=prune,
+                       prune_warmup_evals=prune_warmup_evals, on_trial=on_trial)
+    try:
+        tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    # A trial Ray never finished (a crash of the driver) stays RUNNING in the study; tell nothing.
+    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if running:
+        logger.warning("trials %s are still marked running in the study", running)
+
+
+def _ray_tuner(study_path: Path, study_name: str, data, dataset, fixed: MetaConfig, *, pinned: set[str],
+               missing: int, offset: int, seed: int, split_seed: int, policies: Path, prune: bool,
+               prune_warmup_evals: int, on_trial: Callable[[Any], None] | None):
+    """Ray Tune's Tuner for :func:`run_ray`, once Ray runs: the search, ASHA and each trial's resources."""
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    resources: dict[str, float] = {"cpu": 1.0, "gpu": 1.0} if gpus else {"cpu": 1.0}
+    search = _ray_search_class()(_Space(fixed, pinned), metric="score", mode="max",
+                                 sampler=_sampler(seed, offset), study_name=study_name,
+                                 storage=optuna.storages.RDBStorage(_storage_url(study_path)))
+    evaluations = fixed.iterations // fixed.eval_every + (fixed.iterations % fixed.eval_every != 0)
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=evaluations + 1,
+                               grace_period=max(1, prune_warmup_evals), reduction_factor=3)
+                 if prune else None)
+    trainable = tune.with_resources(
+        tune.with_parameters(_ray_trainable, data=data, dataset=dataset, fixed=fixed, split_seed=split_seed,
+                             policies=str(policies)), resources)
+    return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
+                                                            num_samples=missing, metric="score", mode="max"),
+                      run_config=tune.RunConfig(name=f"{study_name}-{offset}",
+                                                storage_path=str(study_path.parent / "ray"), verbose=0,
+                                                callbacks=[_ray_progress_class()(on_trial)]))
+
+
+def _record_ray_result(ot_trial, result: dict) -> None:
+    """A Ray trial's numbers, configuration and policy as user attributes of its Optuna trial."""
+    for key in ("f1", "disparity", "feasible", "iteration", "seconds"):
+        if key in result:
+            ot_trial.set_user_attr(key, result[key])
+    if result.get("config_json"):
+        ot_trial.set_user_attr("config", json.loads(result["config_json"]))
+    if result.get("policy"):  # named by the study's trial number, as the optuna backend does
+        ot_trial.set_user_attr("policy", _rename_policy(Path(result["policy"]), ot_trial.number))
+
+
+def _ray_search_class():
+    """Ray's OptunaSearch, plus the trial's numbers as user attributes (a class made once Ray is imported)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    class _Search(OptunaSearch):
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             ot_trial = getattr(self, "_ot_trials", {}).get(trial_id)
             if ot_trial is not None and result:
-                for key in ("f1", "disparity", "feasible", "iteration", "seconds"):
-                    if key in result:
-                        ot_trial.set_user_attr(key, result[key])
-                if result.get("config_json"):
-                    ot_trial.set_user_attr("config", json.loads(result["config_json"]))
-                if result.get("policy"):  # named by the study's trial number, as the optuna backend does
-                    ot_trial.set_user_attr("policy", _rename_policy(Path(result["policy"]), ot_trial.number))
+                _record_ray_result(ot_trial, result)
             if result and not error and not result.get("finished"):
                 result = None  # stopped by the scheduler: Optuna records it as pruned, not complete
             super().on_trial_complete(trial_id, result=result, error=error)
@@ -339,7 +394,15 @@ def run_ray(study_path, study_name: str, data, dataset, fixed: MetaConfig, *, pi
         def save(self, checkpoint_path: str) -> None:
             """Nothing: the SQLite study is the search's state (a rerun resumes from it, not from Ray's)."""
 
-    class _Progress(tune.Callback):  # runs in this process; Ray pickles the Tuner, so the bar is not kept
+    return _Search
+
+
+def _ray_progress_class():
+    """A Ray Tune callback that hands each finished or failed trial to ``report``; it runs in this process.
+    Ray pickles the Tuner, so the callback is pickled without ``report`` (the bar is not kept)."""
+    from ray import tune
+
+    class _Progress(tune.Callback):
         def __init__(self, report: Callable[[Any], None] | None):
             self.report = report
 
@@ -354,36 +417,7 @@ def run_ray(study_path, study_name: str, data, dataset, fixed: MetaConfig, *, pi
             if self.report:
                 self.report(trial)
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
-    gpus = ray.cluster_resources().get("GPU", 0) > 0
-    resources: dict[str, float] = {"cpu": 1.0, "gpu": 1.0} if gpus else {"cpu": 1.0}
-    search = _Search(_Space(fixed, pinned), metric="score", mode="max",
-                     sampler=_sampler(seed, offset), study_name=study_name,
-                     storage=optuna.storages.RDBStorage(_storage_url(study_path)))
-    evaluations = fixed.iterations // fixed.eval_every + (fixed.iterations % fixed.eval_every != 0)
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=evaluations + 1,
-                               grace_period=max(1, prune_warmup_evals), reduction_factor=3)
-                 if prune else None)
-    trainable = tune.with_resources(
-        tune.with_parameters(_ray_trainable, data=data, dataset=dataset, fixed=fixed, split_seed=split_seed,
-                             policies=str(policies)), resources)
-    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
-                                                             num_samples=missing, metric="score", mode="max"),
-                       run_config=tune.RunConfig(name=f"{study_name}-{offset}",
-                                                 storage_path=str(study_path.parent / "ray"), verbose=0,
-                                                 callbacks=[_Progress(on_trial)]))
-    try:
-        tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
-    # A trial Ray never finished (a crash of the driver) stays RUNNING in the study; tell nothing.
-    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
-    if running:
-        logger.warning("trials %s are still marked running in the study", running)
+    return _Progress
 
 
 def summary_frame(study) -> pd.DataFrame:

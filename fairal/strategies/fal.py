@@ -99,6 +99,12 @@ def _disparity(predictions: np.ndarray, onehot: np.ndarray, counts: np.ndarray) 
     return rates.max(axis=0) - rates.min(axis=0)
 
 
+def _with_bias(a: np.ndarray) -> torch.Tensor:
+    """``a`` as float64 with a trailing column of ones (the bias folded into ``x``)."""
+    t = torch.as_tensor(a, dtype=torch.float64)
+    return torch.cat([t, torch.ones(len(t), 1, dtype=torch.float64)], dim=1)
+
+
 class FAL(QueryStrategy):
     """Fair Active Learning: entropy traded against the expected disparity after labeling.
 
@@ -327,23 +333,21 @@ class FAL(QueryStrategy):
         is tight; most candidates move θ little, and most rows drop out.
         Float64 throughout: the hard threshold is sensitive to small logit errors.
         """
-        dtype = torch.float64
-
-        def with_bias(a: np.ndarray) -> torch.Tensor:
-            t = torch.as_tensor(a, dtype=dtype)
-            return torch.cat([t, torch.ones(len(t), 1, dtype=dtype)], dim=1)
-
-        theta_t = torch.as_tensor(theta, dtype=dtype)
-        XL, XU, XR = with_bias(X_labeled), with_bias(X_candidates), with_bias(X_reference)
+        theta_t = torch.as_tensor(theta, dtype=torch.float64)
+        XL, XU, XR = _with_bias(X_labeled), _with_bias(X_candidates), _with_bias(X_reference)
         zL, zR = XL @ theta_t, XR @ theta_t
         pL = torch.sigmoid(zL)
-        reg = torch.full((XL.shape[1],), 1.0 / _C, dtype=dtype)
+        reg = torch.full((XL.shape[1],), 1.0 / _C, dtype=torch.float64)
         reg[-1] = 0.0
         H = XL.T @ (XL * (pL * (1 - pL))[:, None]) + torch.diag(reg)
         H_inv = torch.cholesky_inverse(torch.linalg.cholesky(H))
+        steps = self._parameter_steps(theta_t, XL, XU, zL, pL, reg, H_inv)
+        delta = self._disparity_changes(steps, H, H_inv, XR, zR, onehot, counts)
+        return delta.reshape(2, len(XU)).T.numpy()
 
-        # Parameter changes, one column per (label, candidate): label k at columns k·|U| + j.
-        steps = torch.empty(XU.shape[1], 2 * len(XU), dtype=dtype)
+    def _parameter_steps(self, theta_t, XL, XU, zL, pL, reg, H_inv) -> torch.Tensor:
+        """Δθ of the Newton (then chord) steps, one column per (label, candidate): label k at columns k·|U| + j."""
+        steps = torch.empty(XU.shape[1], 2 * len(XU), dtype=torch.float64)
         for start in range(0, len(XU), self.chunk_size):
             xu = XU[start:start + self.chunk_size].T           # (d+1, c)
             zx = theta_t @ xu
@@ -362,7 +366,12 @@ class FAL(QueryStrategy):
                     # Sherman–Morrison: (H + w x xᵀ)⁻¹g = H⁻¹g − H⁻¹x·w·(xᵀH⁻¹g)/(1 + w·xᵀH⁻¹x)
                     step = step - (Hg - Hx * (w * (xu * Hg).sum(dim=0) / (1 + w * q)))
                 steps[:, k * len(XU) + start:k * len(XU) + start + xu.shape[1]] = step
+        return steps
 
+    def _disparity_changes(self, steps, H, H_inv, XR, zR, onehot, counts) -> torch.Tensor:
+        """Δ per column of ``steps``: the spread of group selection rates on R after that parameter change,
+        skipping (exactly) the rows whose prediction cannot flip."""
+        dtype = torch.float64
         radius = (XR * (XR @ H_inv)).sum(dim=1).clamp_min(0).sqrt()      # ||x_i||_{H⁻¹}
         norm = (steps * (H @ steps)).sum(dim=0).clamp_min(0).sqrt()      # ||Δθ||_H
         G = torch.as_tensor(onehot, dtype=dtype)
@@ -379,7 +388,7 @@ class FAL(QueryStrategy):
             pred = ((zR[active, None] + XR[active] @ steps[:, block]) > 0).to(dtype)
             rates = (fixed[:, None] + G[active].T @ pred) * inv_counts[:, None]
             delta[block] = rates.max(dim=0).values - rates.min(dim=0).values
-        return delta.reshape(2, len(XU)).T.numpy()
+        return delta
 
 
 class ExactFAL(FAL):

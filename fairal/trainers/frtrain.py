@@ -65,6 +65,7 @@ Choices where the paper is silent or inconsistent, stated here:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 import numpy as np
@@ -187,6 +188,57 @@ def _encode_groups(group, categories=None) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), categories
 
 
+@dataclass
+class _Problem:
+    """One fit's training rows as tensors, plus what the discriminators need."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    z: torch.Tensor  # group codes 0..n_groups-1
+    w_user: torch.Tensor  # the caller's sample weights (1 without them)
+    categories: np.ndarray  # the training groups, in code order
+    n_groups: int  # at least 2
+    device: torch.device
+    f_rows: torch.Tensor  # rows D_f sees (y = 1 only, for equal opportunity)
+    f_cond: torch.Tensor  # their labels: D_f's condition for equalized odds
+    n_conditions: int
+    val_input: torch.Tensor | None = None  # D_r's clean input [x, z, y]; None without a validation set
+
+
+@dataclass
+class _Networks:
+    """The classifier, both discriminators and their optimisers."""
+
+    classifier: nn.Module
+    d_fair: FairnessDiscriminator
+    d_robust: RobustnessDiscriminator
+    architecture: dict
+    opt_c: torch.optim.Optimizer
+    opt_f: torch.optim.Optimizer
+    opt_r: torch.optim.Optimizer
+
+
+@dataclass
+class _TrainingState:
+    """What one epoch hands the next: example weights, the last losses, the history."""
+
+    r_weight: torch.Tensor
+    fake_target: torch.Tensor
+    real_target: torch.Tensor | None = None
+    last_bce: float = float("nan")
+    last_dr: float = float("nan")
+    last_r: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def _fair_cost(problem: _Problem, d_fair: FairnessDiscriminator, logit: torch.Tensor) -> torch.Tensor:
+    """Per-row D_f cross-entropy on the rows D_f sees (BCE for two groups)."""
+    out = d_fair(logit[problem.f_rows], problem.f_cond if problem.n_conditions > 1 else None)
+    if problem.n_groups == 2:
+        return F.binary_cross_entropy_with_logits(out.squeeze(-1), problem.z[problem.f_rows].float(), reduction="none")
+    return F.cross_entropy(out, problem.z[problem.f_rows], reduction="none")
+
+
 class FRTrainTrainer:
     """FR-Train (Roh et al., ICML 2020): adversarial fair *and* robust training.
 
@@ -303,150 +355,175 @@ class FRTrainTrainer:
             torch.set_num_threads(threads)
 
     def _fit(self, data, sample_weight, validation) -> FittedModel:
+        problem = self._prepare(data, sample_weight, validation)
+        nets = self._build_networks(problem)
+        state = self._train(problem, nets)
+        return self._result(problem, nets, state)
+
+    # ------------------------------------------------------------------ #
+    def _prepare(self, data, sample_weight, validation) -> _Problem:
+        """The training rows as tensors, checked, with D_r's clean input and D_f's rows."""
         X, y, group = as_arrays(data)
         if group is None:
             raise ValueError("FR-Train needs the sensitive group of each training row (a Dataset or (X, y, group))")
         if not np.isin(y, (0, 1)).all():
             raise ValueError("FR-Train supports binary labels (0/1) only")
-        robust = self.lambda_r > 0
-        if robust and validation is None:
+        if self.lambda_r > 0 and validation is None:
             raise ValueError(
                 "FR-Train with lambda_r > 0 needs a clean validation set: "
                 "fit(data, validation=(X_val, y_val, group_val)) or set lambda_r=0 (fairness only)"
             )
         z_np, categories = _encode_groups(group)
-        n_groups = len(categories)
-        if n_groups < 2 and self.lambda_f > 0:
+        if len(categories) < 2 and self.lambda_f > 0:
             raise ValueError("fairness training needs at least two sensitive groups in the training data")
-        n_groups = max(n_groups, 2)
+        n_groups = max(len(categories), 2)
         device = torch.device(self.device) if self.device is not None else default_device()
 
         checked = check_sample_weight(sample_weight, len(X))
         w_user = np.ones(len(X), dtype=np.float32) if checked is None else checked
 
-        Xt = torch.as_tensor(X, device=device)
         yt = torch.as_tensor(y, device=device)
-        zt = torch.as_tensor(z_np, device=device)
-        wt_user = torch.as_tensor(w_user, device=device)
-        val_input = None
-        if validation is not None:
-            Xv, yv, gv = as_arrays(validation)
-            if gv is None:
-                raise ValueError("the validation set needs its sensitive group too")
-            if Xv.shape[1] != X.shape[1]:
-                raise ValueError(f"validation has {Xv.shape[1]} features, training {X.shape[1]}")
-            zv, _ = _encode_groups(gv, categories)
-            val_input = robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
-                                  code_labels(torch.as_tensor(yv, device=device), self.label_coding), n_groups)
-
         # Rows and condition used by the fairness discriminator.
-        if self.fairness == "equal_opportunity":
-            f_rows = yt == 1
-            n_conditions = 1
-        else:
-            f_rows = torch.ones_like(yt, dtype=torch.bool)
-            n_conditions = 2 if self.fairness == "equalized_odds" else 1
-        f_cond = yt[f_rows]
+        f_rows = yt == 1 if self.fairness == "equal_opportunity" else torch.ones_like(yt, dtype=torch.bool)
+        problem = _Problem(
+            X=torch.as_tensor(X, device=device), y=yt, z=torch.as_tensor(z_np, device=device),
+            w_user=torch.as_tensor(w_user, device=device), categories=categories, n_groups=n_groups, device=device,
+            f_rows=f_rows, f_cond=yt[f_rows], n_conditions=2 if self.fairness == "equalized_odds" else 1,
+        )
+        if validation is not None:
+            problem.val_input = self._validation_input(validation, problem)
+        return problem
 
+    def _validation_input(self, validation, problem: _Problem) -> torch.Tensor:
+        """D_r's input ``[x, z, y]`` for the clean validation rows."""
+        Xv, yv, gv = as_arrays(validation)
+        if gv is None:
+            raise ValueError("the validation set needs its sensitive group too")
+        if Xv.shape[1] != problem.X.shape[1]:
+            raise ValueError(f"validation has {Xv.shape[1]} features, training {problem.X.shape[1]}")
+        zv, _ = _encode_groups(gv, problem.categories)
+        device = problem.device
+        return robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
+                            code_labels(torch.as_tensor(yv, device=device), self.label_coding), problem.n_groups)
+
+    def _build_networks(self, problem: _Problem) -> _Networks:
+        """The classifier and both discriminators, seeded and initialised as the authors do, with optimisers."""
+        n_features = problem.X.shape[1]
         hidden = int(self.hidden)
         kind: Literal["logistic", "mlp"] = "mlp" if hidden > 0 else "logistic"
-        architecture = {"kind": kind, "n_features": X.shape[1], "n_classes": 2, "hidden": [hidden] if hidden else []}
+        architecture = {"kind": kind, "n_features": n_features, "n_classes": 2, "hidden": [hidden] if hidden else []}
         with seeded(self.random_state):
-            classifier = make_model(kind, X.shape[1], n_classes=2, hidden=(hidden,) if hidden else ())
-            d_fair = FairnessDiscriminator(n_groups, n_conditions)
-            n_inputs = X.shape[1] + (1 if n_groups == 2 else n_groups) + 1
+            classifier = make_model(kind, n_features, n_classes=2, hidden=(hidden,) if hidden else ())
+            d_fair = FairnessDiscriminator(problem.n_groups, problem.n_conditions)
+            n_inputs = n_features + (1 if problem.n_groups == 2 else problem.n_groups) + 1
             d_robust = RobustnessDiscriminator(n_inputs, int(self.robust_hidden))
             for net in (classifier, d_fair, d_robust):
                 net.apply(_init_normal)
+        device = problem.device
         classifier, d_fair, d_robust = classifier.to(device), d_fair.to(device), d_robust.to(device)
-        opt_c = torch.optim.Adam(classifier.parameters(), lr=self.lr_classifier)
-        opt_f = torch.optim.SGD(d_fair.parameters(), lr=self.lr_fair)
-        opt_r = torch.optim.SGD(d_robust.parameters(), lr=self.lr_robust)
+        return _Networks(
+            classifier=classifier, d_fair=d_fair, d_robust=d_robust, architecture=architecture,
+            opt_c=torch.optim.Adam(classifier.parameters(), lr=self.lr_classifier),
+            opt_f=torch.optim.SGD(d_fair.parameters(), lr=self.lr_fair),
+            opt_r=torch.optim.SGD(d_robust.parameters(), lr=self.lr_robust),
+        )
 
-        def fair_cost(logit: torch.Tensor) -> torch.Tensor:
-            """Per-row D_f cross-entropy on the rows D_f sees (BCE for two groups)."""
-            out = d_fair(logit[f_rows], f_cond if n_conditions > 1 else None)
-            if n_groups == 2:
-                return F.binary_cross_entropy_with_logits(out.squeeze(-1), zt[f_rows].float(), reduction="none")
-            return F.cross_entropy(out, zt[f_rows], reduction="none")
-
-        r_weight = torch.ones(len(X), device=device)
-        fake_target = torch.zeros(len(X), device=device)
-        real_target = torch.ones(len(cast(torch.Tensor, val_input)), device=device) if robust else None
-        last_bce, last_dr = float("nan"), float("nan")
-        last_r = 0.0
-        history = []
+    def _train(self, problem: _Problem, nets: _Networks) -> _TrainingState:
+        """The epochs: discriminator steps every epoch, a classifier step every ``d_steps``-th after warm-up."""
+        n = len(problem.X)
+        state = _TrainingState(r_weight=torch.ones(n, device=problem.device),
+                               fake_target=torch.zeros(n, device=problem.device))
+        robust = self.lambda_r > 0
+        if robust:
+            state.real_target = torch.ones(len(cast(torch.Tensor, problem.val_input)), device=problem.device)
         for epoch in epoch_range(int(self.epochs), self, "FR-Train"):
             warm = epoch < self.warmup
-            logit = classifier(Xt).squeeze(-1)
+            logit = nets.classifier(problem.X).squeeze(-1)
             y_hat = code_prediction(logit, self.robust_input, self.label_coding)
-            fake_input = robust_input(Xt, zt, y_hat, n_groups) if robust else None
+            fake_input = robust_input(problem.X, problem.z, y_hat, problem.n_groups) if robust else None
+            self._discriminator_steps(problem, nets, state, logit, fake_input, warm)
+            if warm or epoch % self.d_steps == 0:
+                self._classifier_step(problem, nets, state, epoch, logit, fake_input, warm)
+        return state
 
-            # Fairness discriminator (frozen during warm-up, Appendix A.4).
-            if self.lambda_f > 0 and not warm:
-                opt_f.zero_grad()
-                d_f_loss = fair_cost(logit.detach()).mean()
-                d_f_loss.backward()
-                opt_f.step()
-            # Robustness discriminator: clean validation = 1, training with predictions = 0.
-            if robust:
-                assert real_target is not None and fake_input is not None  # both built when robust
-                opt_r.zero_grad()
-                d_r_loss = 0.5 * (
-                    F.binary_cross_entropy_with_logits(d_robust(val_input), real_target)
-                    + F.binary_cross_entropy_with_logits(d_robust(fake_input.detach()), fake_target)
-                )
-                d_r_loss.backward()
-                opt_r.step()
-                last_dr = float(d_r_loss.detach())
+    def _discriminator_steps(self, problem: _Problem, nets: _Networks, state: _TrainingState,
+                             logit: torch.Tensor, fake_input: torch.Tensor | None, warm: bool) -> None:
+        """One step of D_f (frozen during warm-up, Appendix A.4) and one of D_r (clean = 1, training = 0)."""
+        if self.lambda_f > 0 and not warm:
+            nets.opt_f.zero_grad()
+            d_f_loss = _fair_cost(problem, nets.d_fair, logit.detach()).mean()
+            d_f_loss.backward()
+            nets.opt_f.step()
+        if self.lambda_r > 0:
+            assert state.real_target is not None and fake_input is not None  # both built when robust
+            nets.opt_r.zero_grad()
+            d_r_loss = 0.5 * (
+                F.binary_cross_entropy_with_logits(nets.d_robust(problem.val_input), state.real_target)
+                + F.binary_cross_entropy_with_logits(nets.d_robust(fake_input.detach()), state.fake_target)
+            )
+            d_r_loss.backward()
+            nets.opt_r.step()
+            state.last_dr = float(d_r_loss.detach())
 
-            if not (warm or epoch % self.d_steps == 0):
-                continue
-            opt_c.zero_grad()
-            weights = wt_user * r_weight
-            bce = F.binary_cross_entropy_with_logits(logit, yt.float(), reduction="none")
-            if warm:
-                loss = (weights * bce).mean()
-            else:
-                r_logit = d_robust(fake_input) if robust else None  # ŷ attached: gradient reaches the classifier
-                if (robust and self.reweight and (epoch - self.warmup) % self.reweight_every < self.d_steps
-                        and np.isfinite(last_bce)):
-                    assert r_logit is not None  # computed when robust
-                    r_scores = torch.sigmoid(r_logit.detach())
-                    r_weight = example_weights(r_scores, last_bce, last_dr, self.C)
-                    last_r = float(1.0 / (1.0 + np.exp(-(last_bce / max(last_dr, 1e-12) - self.C))))
-                    weights = wt_user * r_weight
-                loss = (1.0 - self.lambda_f - self.lambda_r) * (weights * bce).mean()
-                # signs: the classifier minimises L1 + λf·L2 + λr·L3 with L2 = −BCE(D_f), L3 = −BCE(D_r(fake), 0)
-                if self.lambda_f > 0:
-                    loss = loss - self.lambda_f * (weights[f_rows] * fair_cost(logit)).mean()
-                if robust:
-                    assert r_logit is not None  # computed when robust
-                    # = robustness_term
-                    loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, fake_target)
-            loss.backward()
-            opt_c.step()
-            last_bce = float((weights * bce).mean().detach())
-            if self.reweight_loss == "generator":
-                last_bce = float(loss.detach())  # the authors' L_c: last total classifier loss
-            if epoch % 500 == 0:
-                history.append({"epoch": epoch, "classifier_bce": last_bce, "robust_loss": last_dr,
-                                "loss": float(loss.detach())})
-                logger.debug("epoch %d: %s", epoch, history[-1])
+    def _classifier_step(self, problem: _Problem, nets: _Networks, state: _TrainingState, epoch: int,
+                         logit: torch.Tensor, fake_input: torch.Tensor | None, warm: bool) -> None:
+        """One classifier step: weighted BCE during warm-up, the full adversarial loss after it."""
+        nets.opt_c.zero_grad()
+        weights = problem.w_user * state.r_weight
+        bce = F.binary_cross_entropy_with_logits(logit, problem.y.float(), reduction="none")
+        if warm:
+            loss = (weights * bce).mean()
+        else:
+            loss, weights = self._adversarial_loss(problem, nets, state, epoch, logit, fake_input, weights, bce)
+        loss.backward()
+        nets.opt_c.step()
+        state.last_bce = float((weights * bce).mean().detach())
+        if self.reweight_loss == "generator":
+            state.last_bce = float(loss.detach())  # the authors' L_c: last total classifier loss
+        if epoch % 500 == 0:
+            state.history.append({"epoch": epoch, "classifier_bce": state.last_bce, "robust_loss": state.last_dr,
+                                  "loss": float(loss.detach())})
+            logger.debug("epoch %d: %s", epoch, state.history[-1])
 
+    def _adversarial_loss(self, problem: _Problem, nets: _Networks, state: _TrainingState, epoch: int,
+                          logit: torch.Tensor, fake_input: torch.Tensor | None, weights: torch.Tensor,
+                          bce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classifier's loss after warm-up and the example weights it used (recomputed when due)."""
+        robust = self.lambda_r > 0
+        r_logit = nets.d_robust(fake_input) if robust else None  # ŷ attached: gradient reaches the classifier
+        if (robust and self.reweight and (epoch - self.warmup) % self.reweight_every < self.d_steps
+                and np.isfinite(state.last_bce)):
+            assert r_logit is not None  # computed when robust
+            r_scores = torch.sigmoid(r_logit.detach())
+            state.r_weight = example_weights(r_scores, state.last_bce, state.last_dr, self.C)
+            state.last_r = float(1.0 / (1.0 + np.exp(-(state.last_bce / max(state.last_dr, 1e-12) - self.C))))
+            weights = problem.w_user * state.r_weight
+        loss = (1.0 - self.lambda_f - self.lambda_r) * (weights * bce).mean()
+        # signs: the classifier minimises L1 + λf·L2 + λr·L3 with L2 = −BCE(D_f), L3 = −BCE(D_r(fake), 0)
+        if self.lambda_f > 0:
+            loss = loss - self.lambda_f * (weights[problem.f_rows] * _fair_cost(problem, nets.d_fair, logit)).mean()
+        if robust:
+            assert r_logit is not None  # computed when robust
+            # = robustness_term
+            loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, state.fake_target)
+        return loss, weights
+
+    def _result(self, problem: _Problem, nets: _Networks, state: _TrainingState) -> FittedModel:
+        """The fitted classifier with its details (example weights, D_r's scores) and training info."""
         info = {
-            "reweight_R": last_r,
-            "history": history,
-            "groups": [str(c) for c in categories],
+            "reweight_R": state.last_r,
+            "history": state.history,
+            "groups": [str(c) for c in problem.categories],
         }
         scores = None
-        if robust:
+        if self.lambda_r > 0:
             with torch.no_grad():
-                y_hat = code_prediction(classifier(Xt).squeeze(-1), self.robust_input, self.label_coding)
-                y_code = code_labels(yt, self.label_coding)
-                scores = torch.sigmoid(d_robust(robust_input(Xt, zt, y_code, n_groups))).cpu().numpy()
-                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(Xt, zt, y_hat, n_groups))).cpu().numpy()
-        details = FitDetails(example_weights=(wt_user * r_weight).cpu().numpy(), robustness_scores=scores,
-                             label_trust=scores)
-        self.discriminators_ = {"fair": d_fair, "robust": d_robust}
-        return FittedModel(classifier, architecture=architecture, details=details, info=info)
+                X, z, n_groups, d_robust = problem.X, problem.z, problem.n_groups, nets.d_robust
+                y_hat = code_prediction(nets.classifier(X).squeeze(-1), self.robust_input, self.label_coding)
+                y_code = code_labels(problem.y, self.label_coding)
+                scores = torch.sigmoid(d_robust(robust_input(X, z, y_code, n_groups))).cpu().numpy()
+                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(X, z, y_hat, n_groups))).cpu().numpy()
+        details = FitDetails(example_weights=(problem.w_user * state.r_weight).cpu().numpy(),
+                             robustness_scores=scores, label_trust=scores)
+        self.discriminators_ = {"fair": nets.d_fair, "robust": nets.d_robust}
+        return FittedModel(nets.classifier, architecture=nets.architecture, details=details, info=info)
