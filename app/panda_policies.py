@@ -7,10 +7,10 @@ import streamlit as st
 
 from fairal.auth import AccessDenied
 from fairal.datasets import DatasetError, load
+from fairal.panda.strategy import DEFAULT_POLICY, TRAIN_POLICY_COMMAND, policy_file, policy_misfit
 from fairal.policy_jobs import DEFAULT_ITERATIONS, MAX_ITERATIONS, queue_policy_job
 from fairal.projects import ProjectError, csv_dataset, fitting_policies, use_policy
 from fairal.strategies import OFFLINE_ONLY, STRATEGIES
-from fairal.strategies.panda import DEFAULT_POLICY, TRAIN_POLICY_COMMAND, policy_file, policy_misfit
 
 import state
 

@@ -21,9 +21,9 @@ from fairal import auth, errors
 from fairal.auth import AccessDenied, User
 from fairal.methods import METHODS
 from fairal.projects import DEFAULT_PROJECT_NAME, Project, ensure_default_project, open_project
+from fairal.retrainer import ensure_worker
+from fairal.retrainer import worker_running as _worker_running
 from fairal.store import NotFoundError, Store
-from fairal.worker import ensure_worker
-from fairal.worker import worker_running as _worker_running
 
 logger = logging.getLogger(__name__)
 

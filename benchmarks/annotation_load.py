@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fairal import auth  # noqa: E402
+from fairal.labeling import LabelingSession  # noqa: E402
 from fairal.projects import ProjectSettings, create_project  # noqa: E402
-from fairal.session import LabelingSession  # noqa: E402
 from fairal.store import Store  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "annotation_load.md"
@@ -119,7 +119,7 @@ def start_worker(db: Path) -> subprocess.Popen:
 
 def check_store(db: Path, acks, overlap: int) -> dict:
     with Store(db) as store:
-        stored = {(r["annotator_id"], r["item_id"]): r["value"] for r in store.answers(1)}
+        stored = {(r["annotator_id"], r["item_id"]): r["answer"] for r in store.answers(1)}
         lost = sum(1 for user, item, value in acks if stored.get((user, item)) != value)
         counts = store.answer_counts(1)
         leases = store.leases(1)

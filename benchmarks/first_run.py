@@ -77,7 +77,7 @@ class Colleague:
 
     def __init__(self, db: Path):
         sys.path.insert(0, str(ROOT))
-        from fairal.session import LabelingSession
+        from fairal.labeling import LabelingSession
         from fairal.store import Store
 
         self.store = Store(db)
@@ -173,7 +173,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
-                        f"from fairal.worker import stop_worker; stop_worker({str(db)!r})"], cwd=clone)
+                        f"from fairal.retrainer import stop_worker; stop_worker({str(db)!r})"], cwd=clone)
     lines = [
         "# A new user's first run (fresh clone, README command 1, headless chromium)",
         "",

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fairal.labeling import LabelingSession
 from fairal.projects import ensure_default_project
-from fairal.session import LabelingSession
 from fairal.store import Store
 
 

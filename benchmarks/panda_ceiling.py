@@ -26,9 +26,9 @@ from sklearn.linear_model import LogisticRegression
 
 from fairal import metrics
 from fairal.datasets import load_adult, panda_split
+from fairal.panda.strategy import DEFAULT_POLICY
 from fairal.panda.train import load_trained_policy
 from fairal.projects import draw_initial
-from fairal.strategies.panda import DEFAULT_POLICY
 
 OUT = Path(__file__).parent / "results"
 B, RHO, SEEDS = 400, 0.04, range(5)

@@ -24,11 +24,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fairal import auth, crowd, validation  # noqa: E402
+from fairal import auth, clean_set, crowd  # noqa: E402
+from fairal.labeling import LabelingSession  # noqa: E402
 from fairal.projects import ProjectSettings, create_project, ensure_default_project, open_project  # noqa: E402
-from fairal.session import LabelingSession  # noqa: E402
+from fairal.retrainer import stop_worker  # noqa: E402
 from fairal.store import Store  # noqa: E402
-from fairal.worker import stop_worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -60,7 +60,7 @@ def prepare(db: Path, n_labels: int) -> None:
                                        worker_accuracy=(0.6, 0.9), spammer_share=0.15, seed=0)
         buffer = io.StringIO()
         answers[["item_id", "worker_id", "answer"]].to_csv(buffer, index=False)
-        validation.import_crowd_csv(store, german, buffer.getvalue().encode(), by=admin, filename="mturk.csv")
+        clean_set.import_crowd_csv(store, german, buffer.getvalue().encode(), by=admin, filename="mturk.csv")
 
 
 def body(driver) -> str:

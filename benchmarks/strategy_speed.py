@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 
 from fairal.datasets import load_adult, panda_split
+from fairal.panda.strategy import DEFAULT_POLICY
 from fairal.panda.train import MetaConfig, load_trained_policy, meta_train
 from fairal.simulate import default_budgets, simulate
 from fairal.strategies import make_strategy
-from fairal.strategies.panda import DEFAULT_POLICY
 
 #: The inducing-point (ISAB, 32 points) policy: an extension, O(N·m) instead of O(N²) attention.
 ISAB_POLICY = DEFAULT_POLICY.parent / "alternatives" / "panda-adult-sex-isab32.pt"

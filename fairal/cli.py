@@ -146,8 +146,8 @@ def _cmd_simulate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     representation, strategy_params = args.representation, {}
     if args.policy or any(m.startswith("panda") for m in methods):
+        from fairal.panda.strategy import DEFAULT_POLICY
         from fairal.panda.train import load_trained_policy
-        from fairal.strategies.panda import DEFAULT_POLICY
 
         policy_path = args.policy or str(DEFAULT_POLICY)
         strategy_params["panda"] = {"policy_path": policy_path}
@@ -207,8 +207,8 @@ def _cmd_train_policy(args) -> int:
     from tqdm import tqdm
 
     from fairal.datasets import panda_split
+    from fairal.panda.strategy import SHIPPED_POLICIES
     from fairal.panda.train import MetaConfig, fit_task_sizes, train_policy
-    from fairal.strategies.panda import SHIPPED_POLICIES
 
     dataset = _dataset_of(args)
     overrides = {f.name: getattr(args, f.name) for f in fields(MetaConfig)
@@ -409,9 +409,9 @@ def _default_db() -> str:
 def _cmd_worker(args) -> int:
     import signal
 
-    from fairal.worker import Worker
+    from fairal.retrainer import Retrainer
 
-    worker = Worker(args.db, debounce=args.debounce, max_wait=args.max_wait, poll=args.poll)
+    worker = Retrainer(args.db, debounce=args.debounce, max_wait=args.max_wait, poll=args.poll)
     if args.once:
         from fairal.store import Store
 

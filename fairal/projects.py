@@ -33,8 +33,7 @@ from fairal.crowd import SCALES
 from fairal.datasets import Dataset, DatasetError, load, load_csv, panda_split
 from fairal.errors import ProjectError  # noqa: F401 (defined there, named here too)
 from fairal.models import FittedModel
-from fairal.strategies import STRATEGIES, make_strategy
-from fairal.strategies.panda import (
+from fairal.panda.strategy import (
     TRAIN_POLICY_HINT,
     PandaSampling,
     policies_for,
@@ -42,6 +41,7 @@ from fairal.strategies.panda import (
     policy_misfit,
     policy_ref,
 )
+from fairal.strategies import STRATEGIES, make_strategy
 from fairal.trainers import TRAINERS, USES_VALIDATION
 
 __all__ = [
@@ -320,18 +320,23 @@ class Project:
         return float(self._config("lease_seconds", 600))
 
     def training_labels(self, store) -> dict[int, int]:
-        """``{item_id: class}`` of the labeled pool items, the answers of several annotators aggregated.
+        """``{item_id: class}`` of the labeled pool items, the answers of several annotators aggregated
+        (:meth:`labels_of` what :meth:`fairal.store.Store.training_inputs` reads)."""
+        return self.labels_of(store.training_inputs(self.id, latest=len(self.dataset.classes) > 2))
 
-        Binary answers: majority vote (:func:`fairal.crowd.majority_vote`); the 1–4 scale: the mean
-        of the answers against 2.5 (:func:`fairal.crowd.mean_score`, FR-Train's protocol).
+    def labels_of(self, inputs: dict) -> dict[int, int]:
+        """``{item_id: class}`` from a step's inputs (:meth:`fairal.store.Store.training_inputs`).
+
+        Several classes: each item's majority label, ties to the latest. Binary answers: majority
+        vote (:func:`fairal.crowd.majority_vote`); the 1–4 scale: the mean of the answers against
+        2.5 (:func:`fairal.crowd.mean_score`, FR-Train's protocol).
         """
-        if len(self.dataset.classes) > 2:  # multi-class: majority of the answers, ties to the latest
-            return store.labeled_items(self.id, role="pool")
-        pool = set(store.item_ids(self.id, "pool"))
-        answers = [a for a in store.answers(self.id) if a["item_id"] in pool]
+        if inputs["labels"] is not None:
+            return dict(inputs["labels"])
+        answers = inputs["answers"]
         if not answers:
             return {}
-        frame = pd.DataFrame(answers).rename(columns={"worker": "worker_id", "value": "answer"})
+        frame = pd.DataFrame(answers)
         frame["position"] = frame.groupby("item_id").cumcount()  # answers come in commit order
         frame = frame[list(crowd.ANSWER_COLUMNS)]
         if self.scale == "confidence4":
@@ -342,7 +347,9 @@ class Project:
 
     def validation_arrays(self, store):
         """(X, y, group) of the clean validation set: the crowd-built one when it exists, else the seed set."""
-        labels = store.validation_labels(self.id)
+        return self._validation_arrays(store.validation_labels(self.id))
+
+    def _validation_arrays(self, labels: dict[int, int]):
         if not labels:
             return self.features[self.seed], self.dataset.y[self.seed], self.dataset.group[self.seed]
         where = self.positions(labels.keys())
@@ -390,31 +397,30 @@ class Project:
         trainer's per-label suspicion scores, and re-rank the pool when this is the project's first
         trainer and ``rerank`` is True, or, by default, when the strategy follows the model.
 
-        The version's info holds the architecture, ``fit_seconds``, the label sequence number it was
-        trained on and the validation set's date (how the worker knows what is out of date) and ``extra``.
+        The store is entered twice: one read of everything the step trains on
+        (:meth:`fairal.store.Store.training_inputs`) and one transaction for everything it learned
+        (:meth:`fairal.store.Store.record_training_step`). The version's info holds the architecture,
+        ``fit_seconds``, the label sequence number it was trained on and the validation set's date
+        (how the worker knows what is out of date) and ``extra``.
         """
-        label_seq = store.label_seq(self.id)  # read before the labels: never claims newer data
-        labels = self.training_labels(store)
         uses_validation = trainer_name in USES_VALIDATION
-        fitted = training.fit(trainer_name, self.training_arrays(labels),
-                              validation=self.validation_arrays(store) if uses_validation else None)
+        inputs = store.training_inputs(self.id, validation=uses_validation, latest=len(self.dataset.classes) > 2)
+        labels = self.labels_of(inputs)
+        fitted = training.fit_and_evaluate(
+            trainer_name, self.training_arrays(labels), self.test_arrays(),
+            validation=self._validation_arrays(inputs["validation_labels"]) if uses_validation else None)
         model = fitted.model
         info = {**model.architecture, "fit_seconds": round(fitted.seconds, 4), **(extra or {}),
-                "label_seq": int(label_seq)}
-        validation = store.validation_info(self.id) if uses_validation else None
-        if validation:
-            info["validation_at"] = validation["created_at"]
-        recorded = store.record_evaluation(
-            self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
-            metrics=training.evaluate(model, self.test_arrays()), n_labels=len(self.seed) + len(labels),
-            state=model.to_bytes(), info=info)
-        scores = self.label_suspicion(model, labels)
-        if scores:
-            store.set_item_scores(self.id, trainer_name, recorded["model_version_id"], scores)
+                "label_seq": int(inputs["label_seq"])}
+        if inputs["validation_info"]:
+            info["validation_at"] = inputs["validation_info"]["created_at"]
         if rerank is None:
-            rerank = make_strategy(self.strategy_name).adaptive
-        if rerank and trainer_name == self.trainer_names[0]:
-            store.set_ranking(self.id, self.ranking(model, labels))
+            rerank = STRATEGIES[self.strategy_name].adaptive
+        ranking = self.ranking(model, labels) if rerank and trainer_name == self.trainer_names[0] else None
+        recorded = store.record_training_step(
+            self.id, trainer=trainer_name, strategy=self.strategy_name, budget=len(labels),
+            metrics=fitted.metrics, n_labels=len(self.seed) + len(labels), state=fitted.state, info=info,
+            item_scores=self.label_suspicion(model, labels), ranking=ranking)
         return TrainingStep(recorded, model, fitted.seconds)
 
     def label_suspicion(self, model: FittedModel, labels: dict[int, int]) -> dict[int, float]:
@@ -665,7 +671,7 @@ def labels_table(store, project_id: int) -> pd.DataFrame:
     labels = project.training_labels(store)
     workers: dict[int, list[str]] = {}
     for answer in store.answers(project_id):
-        workers.setdefault(int(answer["item_id"]), []).append(answer["worker"])
+        workers.setdefault(int(answer["item_id"]), []).append(answer["worker_id"])
     ids, names = sorted(labels), project.class_names
     table = pd.DataFrame({"item_id": ids, "label": [names[labels[i]] for i in ids],
                           "value": [labels[i] for i in ids], "answers": [len(workers[i]) for i in ids],

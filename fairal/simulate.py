@@ -6,7 +6,7 @@ A *method* is a query strategy plus the trainer that learns from its labels
 
 - PANDA's split (``split_seed``): meta-train half D0, pool, test set.
 - ``representation="pretrained"`` (default): every method sees the features
-  of an MLP pretrained on D0 (:mod:`fairal.representation`), so all
+  of an MLP pretrained on D0 (:mod:`fairal.panda.representation`), so all
   strategies share one representation, as in the paper; ``"raw"`` uses the
   encoded features.
 - The learner starts from ``n_initial`` labeled examples drawn from D0 (the
@@ -35,8 +35,8 @@ import pandas as pd
 from fairal import training
 from fairal.datasets import Dataset, panda_split
 from fairal.methods import METHODS, Method
+from fairal.panda.representation import pretrain_representation
 from fairal.projects import draw_initial
-from fairal.representation import pretrain_representation
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.trainers import TRAINERS
 
@@ -91,13 +91,13 @@ def simulate(
     of :data:`fairal.metrics.METRICS`, select_seconds and fit_seconds
     (cumulative selection / training time of the run up to that budget).
     ``representation``: "pretrained", "raw", or a
-    :class:`fairal.representation.Representation` (e.g. the one stored in a
+    :class:`fairal.panda.representation.Representation` (e.g. the one stored in a
     PANDA policy file, so every method sees the features PANDA was trained on).
     ``learner``: the trainer of every method whose trainer is not part of the
     method itself ("erm" = converged logistic regression, "head" = PANDA's
     few-step linear head). ``progress`` is called with a message after each run.
     """
-    from fairal.representation import Representation
+    from fairal.panda.representation import Representation
 
     if not isinstance(representation, Representation) and representation not in ("pretrained", "raw"):
         raise ValueError(f"representation must be 'pretrained', 'raw' or a Representation, got {representation!r}")

@@ -1,7 +1,8 @@
 """One training step: fit a trainer (with the clean validation set when it reads one), then score
-it on the test set. The app's inline retraining, the background worker (both through
-:meth:`fairal.projects.Project.train_step`) and offline simulation (:mod:`fairal.simulate`) all
-train through :func:`fit` and :func:`evaluate`, so they cannot drift apart.
+it on the test set. The app's inline retraining and the background worker (both through
+:meth:`fairal.projects.Project.train_step`, which calls :func:`fit_and_evaluate`) and offline
+simulation (:mod:`fairal.simulate`) all train through :func:`fit` and :func:`evaluate`, so they
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from fairal import metrics
 from fairal.models import FittedModel
 from fairal.trainers import USES_VALIDATION, make_trainer
 
-__all__ = ["Fitted", "fit", "evaluate"]
+__all__ = ["Fitted", "fit", "evaluate", "fit_and_evaluate"]
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """A trained model and how long its fit took."""
+    """A trained model and how long its fit took; from :func:`fit_and_evaluate`, also its test
+    metrics and its state as bytes (what the store keeps)."""
 
     model: FittedModel
     seconds: float
+    metrics: dict[str, float] | None = None
+    state: bytes | None = None
 
 
 def fit(trainer: str, train, *, validation=None, params: dict | None = None) -> Fitted:
@@ -41,3 +45,9 @@ def evaluate(model: FittedModel, test) -> dict[str, float]:
     """Every metric of :data:`fairal.metrics.METRICS` on ``test`` = (X, y, group)."""
     X, y, group = test
     return metrics.evaluate(y, model.predict(X), sensitive_features=group)
+
+
+def fit_and_evaluate(trainer: str, train, test, *, validation=None, params: dict | None = None) -> Fitted:
+    """:func:`fit`, then :func:`evaluate` on ``test``: the fitted model with its ``metrics`` and ``state``."""
+    fitted = fit(trainer, train, validation=validation, params=params)
+    return Fitted(fitted.model, fitted.seconds, state=fitted.model.to_bytes(), metrics=evaluate(fitted.model, test))

@@ -8,8 +8,8 @@ import pytest
 
 from fairal import auth
 from fairal.auth import AccessDenied, AuthError
+from fairal.labeling import LabelingSession
 from fairal.projects import ProjectError, ProjectSettings, create_project, open_project
-from fairal.session import LabelingSession
 from fairal.store import NotFoundError, Store, StoreError
 
 
@@ -274,10 +274,10 @@ def test_training_claims_exclude_a_second_trainer(store):
 def test_crowd_answers_import_all_or_nothing(store):
     pid = german(store)
     items = store.item_ids(pid, "pool")[:3]
-    rows = [{"item_id": i, "worker": w, "answer": 1, "position": p} for i in items for p, w in enumerate("xy")]
+    rows = [{"item_id": i, "worker_id": w, "answer": 1, "position": p} for i in items for p, w in enumerate("xy")]
     assert store.add_crowd_answers(pid, rows, source="a.csv") == 6
     with pytest.raises(NotFoundError, match="not in this project"):
-        store.add_crowd_answers(pid, rows[:1] + [{"item_id": 10**9, "worker": "z", "answer": 1}], source="b.csv")
+        store.add_crowd_answers(pid, rows[:1] + [{"item_id": 10**9, "worker_id": "z", "answer": 1}], source="b.csv")
     assert len(store.crowd_answers(pid)) == 6
     with pytest.raises(StoreError, match="already imported"):
         store.add_crowd_answers(pid, rows[:2], source="c.csv")

@@ -268,7 +268,7 @@ def test_confidence4_project_has_four_answer_keys(db):
     at.button(key="label_value_0").click().run()
     assert not at.exception
     with Store(db) as store:
-        assert [a["value"] for a in store.answers(project_id(db, "German 1-4"))] == [4, 1]
+        assert [a["answer"] for a in store.answers(project_id(db, "German 1-4"))] == [4, 1]
     assert "“surely bad credit”" in at.caption[0].value
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from fairal.retrainer import stop_worker
 from fairal.store import Store
-from fairal.worker import stop_worker
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fairal import errors
-from fairal.session import LabelingSession
+from fairal.labeling import LabelingSession
 from fairal.store import NotFoundError, Store
 
 from test_app import ADMIN, PASSWORD, sign_in, started, template  # noqa: F401  (template: a fixture)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fairal.worker import ensure_worker, stop_worker, worker_running
+from fairal.retrainer import ensure_worker, stop_worker, worker_running
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 

@@ -6,8 +6,8 @@ import pytest
 
 from fairal import auth
 from fairal.forecast import labels_to_constraint
+from fairal.labeling import LabelingSession
 from fairal.projects import ProjectSettings, create_project
-from fairal.session import LabelingSession
 from fairal.store import Store
 
 

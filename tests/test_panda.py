@@ -6,16 +6,16 @@ import torch
 
 from fairal.cli import main
 from fairal.datasets import load_adult, load_compas, panda_split
+from fairal.labeling import LabelingSession
 from fairal.metrics import soft_demographic_parity
 from fairal.panda import SetTransformerPolicy, relaxed_top_b, sample_gumbel
 from fairal.panda.inner import head_logits, init_head, train_head
+from fairal.panda.representation import pretrain_representation
+from fairal.panda.strategy import DEFAULT_POLICY, PolicyMismatchError
 from fairal.panda.train import MetaConfig, load_trained_policy, meta_train, proximal_step, save_trained_policy
 from fairal.projects import ProjectSettings, create_project
-from fairal.representation import pretrain_representation
-from fairal.session import LabelingSession
 from fairal.store import Store
 from fairal.strategies import PoolExhaustedError, make_strategy
-from fairal.strategies.panda import DEFAULT_POLICY, PolicyMismatchError
 
 TINY = MetaConfig(budget=30, pool_size=300, validation_size=300, n_initial=10, inner_steps=20, width=16,
                   layers=1, heads=2, iterations=4, eval_every=2, eval_tasks=2, seed=0)

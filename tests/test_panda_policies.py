@@ -11,12 +11,12 @@ from streamlit.testing.v1 import AppTest
 from fairal import auth
 from fairal.cli import main
 from fairal.datasets import load, load_csv
+from fairal.panda.strategy import DEFAULT_POLICY, policies_for, policy_misfit
 from fairal.panda.train import load_trained_policy
 from fairal.policy_jobs import queue_policy_job
 from fairal.projects import CsvSource, ProjectError, ProjectSettings, create_project, open_project, use_policy
+from fairal.retrainer import Retrainer
 from fairal.store import Store
-from fairal.strategies.panda import DEFAULT_POLICY, policies_for, policy_misfit
-from fairal.worker import Worker
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 
@@ -95,7 +95,7 @@ def test_a_policy_job_trains_a_policy_the_project_then_ranks_with(tmp_path):
         with pytest.raises(ProjectError, match="already queued"):
             queue_policy_job(store, project_id, iterations=2, by=admin)
         assert store.policy_job(job_id)["status"] == "queued"
-        Worker(db).run_once(store)  # a lone pass runs the job inline (the looping worker uses a thread)
+        Retrainer(db).run_once(store)  # a lone pass runs the job inline (the looping worker uses a thread)
         job = store.policy_job(job_id)
         assert job["status"] == "done", job["message"]
         assert job["iteration"] == 2 and Path(job["policy_path"]).parent == tmp_path / "policies"
@@ -117,7 +117,7 @@ def test_a_failing_policy_job_is_recorded(tmp_path):
         project_id = create_project(store, ProjectSettings(name="tiny", budget=5, n_initial=10),
                                     csv=csv_source(small_csv(44)))
         job_id = queue_policy_job(store, project_id, iterations=1)
-        Worker(db).run_once(store)
+        Retrainer(db).run_once(store)
         job = store.policy_job(job_id)
         assert job["status"] == "failed" and "meta-training needs at least 30 rows" in job["message"]
 

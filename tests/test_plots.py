@@ -2,9 +2,9 @@
 
 import pytest
 
+from fairal.labeling import LabelingSession
 from fairal.plots import budget_figure, latest_per_trainer, tradeoff_figure
 from fairal.projects import ProjectSettings, create_project, open_project
-from fairal.session import LabelingSession
 from fairal.store import Store
 
 

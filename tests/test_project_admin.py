@@ -15,6 +15,7 @@ import statsmodels.datasets.fair
 from fairal import auth
 from fairal.auth import AccessDenied
 from fairal.datasets import DatasetError, load, load_csv, suggest_columns
+from fairal.labeling import LabelingSession
 from fairal.projects import (
     CsvSource,
     ProjectError,
@@ -31,9 +32,8 @@ from fairal.projects import (
     summarize,
     update_project_settings,
 )
-from fairal.session import LabelingSession
+from fairal.retrainer import Retrainer
 from fairal.store import _PROJECT_TABLES, Store
-from fairal.worker import Worker
 
 FAIR = Path(statsmodels.datasets.fair.__file__).with_name("fair.csv")
 TIPS = Path(plotly.__file__).parent / "package_data" / "datasets" / "tips.csv.gz"
@@ -216,7 +216,7 @@ def test_only_admins_change_archive_or_delete(store, german):
 
 
 def test_the_worker_trains_with_the_new_settings(db, store, german):
-    worker = Worker(db, debounce=0.0)
+    worker = Retrainer(db, debounce=0.0)
     worker.run_once(store)
     update_project_settings(store, german, {"trainers": ["erm", "fairlearn"]})
     recorded = worker.run_once(store)
@@ -229,7 +229,7 @@ def test_the_worker_trains_with_the_new_settings(db, store, german):
 def test_archived_projects_leave_the_lists_and_the_worker(db, store, admin, german):
     annotator = auth.create_account(store, "ann", "a long password", by=admin)
     store.add_member(german, annotator.id)
-    worker = Worker(db, debounce=0.0)
+    worker = Retrainer(db, debounce=0.0)
     worker.run_once(store)
     session = LabelingSession(store, german, annotator, retrain=False)
     session.submit(session.next_item().item_id, 1)

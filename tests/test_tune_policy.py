@@ -8,7 +8,7 @@ import optuna
 import plotly.graph_objects as go
 import pytest
 
-import fairal.representation
+import fairal.panda.representation
 from fairal.cli import main
 from fairal.datasets import load_compas, panda_split
 from fairal.panda import tuning
@@ -20,13 +20,13 @@ TINY_FLAGS = ["--dataset", "compas", "--iterations", "4", "--eval-every", "2", "
               "--layers", "1", "--meta-batch", "1", "--inner-steps", "10", "--prox-steps", "1"]
 TINY = MetaConfig(budget=30, pool_size=300, validation_size=300, n_initial=10, layers=1, meta_batch=1,
                   inner_steps=10, iterations=4, eval_every=2, eval_tasks=2)
-FAST_PRETRAIN = functools.partial(fairal.representation.pretrain_representation, hidden=(16, 8), epochs=2)
+FAST_PRETRAIN = functools.partial(fairal.panda.representation.pretrain_representation, hidden=(16, 8), epochs=2)
 
 
 @pytest.fixture
 def quick(monkeypatch):
     """A two-epoch representation and no PNG export (kaleido starts a browser): seconds, not a minute."""
-    monkeypatch.setattr(fairal.representation, "pretrain_representation", FAST_PRETRAIN)
+    monkeypatch.setattr(fairal.panda.representation, "pretrain_representation", FAST_PRETRAIN)
 
     def no_png(*args, **kwargs):
         raise RuntimeError("PNG export off in tests")

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from fairal import crowd, validation
+from fairal import clean_set, crowd
 from fairal.auth import AccessDenied
 from fairal.crowd import CrowdDataError
 from fairal.store import StoreError
@@ -25,7 +25,7 @@ st.caption(f"Current validation set: **{info['size']} items** by **{info['method
            if info else f"Current validation set: the seed set ({len(project.seed)} items); no crowd-built one yet.")
 
 # --- import -------------------------------------------------------------------------
-with st.expander("Import crowd answers (CSV)", expanded=not validation.imported_files(store, project.id),
+with st.expander("Import crowd answers (CSV)", expanded=not clean_set.imported_files(store, project.id),
                  icon=":material/upload_file:"):
     scale_text = "0 or 1" if project.scale == "binary" else "1 (surely negative) to 4 (surely positive)"
     st.caption("**Long form**: one row per answer with columns `item_id`, `worker_id`, `answer`. "
@@ -37,7 +37,7 @@ with st.expander("Import crowd answers (CSV)", expanded=not validation.imported_
                       help="auto: wide when the file has an answer_1 column")
     if st.button("Import", type="primary", key="crowd_import", disabled=upload is None):
         try:
-            n = validation.import_crowd_csv(store, project.id, upload.getvalue(), by=state.current_user(store),
+            n = clean_set.import_crowd_csv(store, project.id, upload.getvalue(), by=state.current_user(store),
                                             filename=upload.name, format=layout)
         except (CrowdDataError, StoreError, ValueError) as error:
             st.error(f"Nothing was imported from {state.md(upload.name)}: {state.md(error)}")
@@ -49,19 +49,19 @@ with st.expander("Import crowd answers (CSV)", expanded=not validation.imported_
 
 # --- counts by source -------------------------------------------------------------------
 st.subheader("Answers")
-st.dataframe(validation.answer_sources(store, project.id), hide_index=True)
-files = validation.imported_files(store, project.id)
+st.dataframe(clean_set.answer_sources(store, project.id), hide_index=True)
+files = clean_set.imported_files(store, project.id)
 if files:
     with st.popover("Remove an imported file", icon=":material/delete:"):
         doomed = st.selectbox("File", files, key="crowd_remove_source")
         if st.button("Remove its answers", key="crowd_remove"):
-            validation.remove_crowd_file(store, project.id, doomed, by=admin)
+            clean_set.remove_crowd_file(store, project.id, doomed, by=admin)
             st.session_state["crowd_message"] = f"Removed the answers imported from {state.md(doomed)}."
             st.rerun()
 
-source = st.radio("Use answers from", validation.SOURCES, horizontal=True, key="crowd_source",
+source = st.radio("Use answers from", clean_set.SOURCES, horizontal=True, key="crowd_source",
                   format_func={"all": "everyone", "app": "app annotators", "crowd": "imported files"}.get)
-answers = validation.project_answers(store, project.id, source=source)
+answers = clean_set.project_answers(store, project.id, source=source)
 if answers.empty:
     st.info("No answers from this source yet: import a crowd file, or let annotators label "
             "(with overlap k > 1 for several answers per item).")
@@ -93,7 +93,7 @@ else:
 
 st.subheader("Workers on quiz items")
 try:
-    quality = validation.worker_quality(store, project.id, source=source)
+    quality = clean_set.worker_quality(store, project.id, source=source)
 except CrowdDataError as error:
     quality = pd.DataFrame()
     st.error(f"Cannot rate the workers: {state.md(error)}")
@@ -129,7 +129,7 @@ limit = int(max_answers) or None
 with st.expander("Compare the methods with the data set's true labels", expanded=True,
                  icon=":material/table_chart:"):
     try:
-        report = validation.aggregation_report(store, project.id, source=source, max_answers=limit)
+        report = clean_set.aggregation_report(store, project.id, source=source, max_answers=limit)
     except (CrowdDataError, ValueError) as error:
         st.error(f"Cannot compare: {state.md(error)}")
     else:
@@ -152,7 +152,7 @@ if existing:  # say what is about to be replaced, and ask
 if st.button("Use as validation set", type="primary", key="crowd_build", icon=":material/verified:",
              disabled=not replace_ok):
     try:
-        summary = validation.build_validation_set(
+        summary = clean_set.build_validation_set(
             store, project.id, by=state.current_user(store), method=method, source=source,
             min_accuracy=float(min_accuracy) or None, max_answers=limit, min_answers=int(min_answers))
     except (CrowdDataError, StoreError, ValueError) as error:
@@ -185,7 +185,7 @@ else:
                                   .drop_duplicates().tolist(), key="crowd_review_items")
     if st.button("Send for review", key="crowd_review", disabled=not chosen_items, icon=":material/undo:"):
         try:
-            sent = validation.send_for_review(store, project.id, chosen_items, by=state.current_user(store))
+            sent = clean_set.send_for_review(store, project.id, chosen_items, by=state.current_user(store))
         except (AccessDenied, StoreError) as error:
             st.error(f"Could not send: {state.md(error)}")
         else:
@@ -204,7 +204,7 @@ def _export(frame: pd.DataFrame, fmt: str) -> bytes:
 
 
 try:  # exactly what "Use as validation set" would store: quiz items out, exclusion applied
-    aggregated, _, _ = validation.aggregate_labels(
+    aggregated, _, _ = clean_set.aggregate_labels(
         store, project.id, method=method, source=source, min_accuracy=float(min_accuracy) or None,
         max_answers=limit, min_answers=int(min_answers))
 except (CrowdDataError, ValueError) as error:

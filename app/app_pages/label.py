@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from fairal.auth import AccessDenied
-from fairal.session import LabelingSession
+from fairal.labeling import LabelingSession
 from fairal.store import StoreError
 
 import state

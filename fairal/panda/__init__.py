@@ -7,6 +7,12 @@
 * :mod:`fairal.panda.inner` — the unrolled inner learner (ACTIVELEARNSIM's
   classifier training) as a pure torch.func-style function.
 * :mod:`fairal.panda.config` — :class:`MetaConfig`, meta-training's hyperparameters (no torch).
+* :mod:`fairal.panda.train`, :mod:`fairal.panda.tuning` — meta-training and its hyperparameter search.
+* :mod:`fairal.panda.representation` — the MLP pretrained on D0 whose last hidden layer every
+  strategy and learner of a PANDA project reads.
+* :mod:`fairal.panda.strategy` — :class:`PandaSampling`, registered in :mod:`fairal.strategies` as "panda".
+* :mod:`fairal.panda.head` — :class:`HeadTrainer`, the few-step linear head PANDA is meta-trained
+  through, registered in :mod:`fairal.trainers` as "head".
 """
 
 import importlib

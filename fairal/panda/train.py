@@ -55,7 +55,7 @@ from fairal.panda.config import MetaConfig  # re-exported: fairal.panda.train.Me
 from fairal.panda.inner import fit_logistic, train_linear_heads
 from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
 from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
-from fairal.representation import Representation
+from fairal.panda.representation import Representation
 
 __all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "proximal_step", "policy_inputs", "save_trained_policy",
            "load_trained_policy", "TrainedPolicy", "train_policy", "fit_task_sizes",
@@ -333,7 +333,7 @@ def save_trained_policy(path, result: MetaTrainingResult, representation: Repres
                         feature_names=None) -> None:
     """Write policy + representation + provenance to one file (tensors and JSON, no pickles).
 
-    ``feature_names`` (the columns of the data's ``X``) let :func:`fairal.strategies.panda.policy_misfit`
+    ``feature_names`` (the columns of the data's ``X``) let :func:`fairal.panda.strategy.policy_misfit`
     recognise the same data under another file name.
     """
     save_policy(result.policy, path, metadata={
@@ -396,7 +396,7 @@ def prepare_meta_training(dataset, config: MetaConfig, *, split_seed: int = 0,
     split seed never trains the policy on its pool or test items.
     """
     from fairal.datasets import panda_split
-    from fairal.representation import pretrain_representation
+    from fairal.panda.representation import pretrain_representation
 
     say = stage or (lambda message: None)
     if len(dataset.classes) != 2:

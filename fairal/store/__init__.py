@@ -60,3 +60,43 @@ class Store(AccountsArea, LabelingArea, LeasesArea, CrowdArea, CurvesArea, Conne
     they are missing and migrating an older schema forward; ``Store(memory=True)``
     keeps everything in memory.
     """
+
+    # One training step (fairal.projects.Project.train_step) enters the store twice: once to read
+    # everything it trains on, once to write everything it learned.
+
+    def training_inputs(self, project_id: int, *, validation: bool = False, latest: bool = False) -> dict:
+        """What one training step reads: ``label_seq`` (read first, so a version never claims newer
+        labels than it saw), the pool's labels and, with ``validation``, the clean validation set.
+
+        The pool's labels: ``answers``, every current answer to a pool item in commit order
+        (:meth:`answers` rows), or with ``latest`` (several classes) ``labels``, each pool item's
+        majority label (:meth:`labeled_items`). ``validation_labels`` and ``validation_info`` are
+        :meth:`validation_labels` and :meth:`validation_info` (None without ``validation``).
+        """
+        with self._lock:
+            inputs: dict = {"label_seq": self.label_seq(project_id), "answers": None, "labels": None,
+                            "validation_labels": None, "validation_info": None}
+            if latest:
+                inputs["labels"] = self.labeled_items(project_id, role="pool")
+            else:
+                pool = set(self.item_ids(project_id, "pool"))
+                inputs["answers"] = [a for a in self.answers(project_id) if a["item_id"] in pool]
+            if validation:
+                inputs["validation_labels"] = self.validation_labels(project_id)
+                inputs["validation_info"] = self.validation_info(project_id)
+            return inputs
+
+    def record_training_step(self, project_id: int, *, item_scores: dict[int, float] | None = None,
+                             ranking: list[tuple[int, int | None, float | None]] | None = None,
+                             **evaluation) -> dict:
+        """What one training step writes, in one transaction: the model version and its curve point
+        (:meth:`record_evaluation`, whose keyword arguments ``evaluation`` holds and whose record it
+        returns), the trainer's per-label scores when there are any (:meth:`set_item_scores`) and the
+        pool's new ranking when given (:meth:`set_ranking`)."""
+        with self._write():
+            recorded = self.record_evaluation(project_id, **evaluation)
+            if item_scores:
+                self.set_item_scores(project_id, evaluation["trainer"], recorded["model_version_id"], item_scores)
+            if ranking is not None:
+                self.set_ranking(project_id, ranking)
+        return recorded

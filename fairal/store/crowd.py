@@ -14,13 +14,13 @@ class CrowdArea(ProjectsArea):
     """Crowd answers, validation labels, item scores and review requests."""
 
     def add_crowd_answers(self, project_id: int, answers: Iterable[dict], *, source: str) -> int:
-        """Import answers ``{item_id, worker, answer, position}`` from one file, all or nothing.
+        """Import answers ``{item_id, worker_id, answer, position}`` from one file, all or nothing.
 
         Unknown items and answers already imported for the same (item, worker)
         are refused with the offending ids named; nothing is written then.
         """
         source = _str(source, "source")
-        rows = [(project_id, _int(a["item_id"], "item_id"), _str(str(a["worker"]), "worker"),
+        rows = [(project_id, _int(a["item_id"], "item_id"), _str(str(a["worker_id"]), "worker_id"),
                  _int(a["answer"], "answer"), _int(a.get("position", 0), "position"), source) for a in answers]
         if not rows:
             raise ValueError("no crowd answers to import")
@@ -40,7 +40,8 @@ class CrowdArea(ProjectsArea):
         return len(rows)
 
     def crowd_answers(self, project_id: int) -> list[dict]:
-        return self._rows("SELECT item_id, worker, answer, position, source FROM crowd_answers "
+        """``{item_id, worker_id, answer, position, source}`` of every imported answer."""
+        return self._rows("SELECT item_id, worker AS worker_id, answer, position, source FROM crowd_answers "
                           "WHERE project_id = ? ORDER BY item_id, position", [project_id])
 
     def delete_crowd_answers(self, project_id: int, *, source: str | None = None) -> None:

@@ -225,10 +225,11 @@ class LabelingArea(ProjectsArea):
             "SELECT item_id, COUNT(*) FROM labels WHERE project_id = ? GROUP BY item_id", [project_id]))
 
     def answers(self, project_id: int) -> list[dict]:
-        """Every current answer in long form: ``{item_id, annotator_id, worker, value, seq}``."""
+        """Every current answer in long form: ``{item_id, annotator_id, worker_id, answer, seq}``
+        (``worker_id``: the annotator's name; the crowd's words, :data:`fairal.crowd.ANSWER_COLUMNS`)."""
         self._require_project(project_id)
         return self._rows(
-            "SELECT l.item_id, l.annotator_id, a.name AS worker, l.value, l.seq FROM labels AS l "
+            "SELECT l.item_id, l.annotator_id, a.name AS worker_id, l.value AS answer, l.seq FROM labels AS l "
             "JOIN annotators AS a ON a.id = l.annotator_id WHERE l.project_id = ? ORDER BY l.seq",
             [project_id])
 
@@ -269,8 +270,9 @@ class LabelingArea(ProjectsArea):
             return {"value": int(value), "gold": int(gold)}
 
     def gold_answers(self, project_id: int) -> list[dict]:
-        """``{item_id, annotator_id, worker, value, gold}`` for every quiz answer."""
+        """``{item_id, annotator_id, worker_id, answer, gold}`` for every quiz answer."""
         return self._rows(
-            "SELECT x.item_id, x.annotator_id, a.name AS worker, x.value, g.value AS gold FROM gold_answers AS x "
+            "SELECT x.item_id, x.annotator_id, a.name AS worker_id, x.value AS answer, g.value AS gold "
+            "FROM gold_answers AS x "
             "JOIN gold AS g ON g.project_id = x.project_id AND g.item_id = x.item_id "
             "JOIN annotators AS a ON a.id = x.annotator_id WHERE x.project_id = ? ORDER BY x.id", [project_id])

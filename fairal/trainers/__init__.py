@@ -1,4 +1,9 @@
-"""Trainers: ``fit(data, *, sample_weight=None, validation=None) -> FittedModel``."""
+"""Trainers: ``fit(data, *, sample_weight=None, validation=None) -> FittedModel``.
+
+PANDA's few-step linear head lives with PANDA's other pieces, in :mod:`fairal.panda.head`; it uses
+this package's helpers, so it registers itself (:func:`register`) and this package imports it last:
+either module may be imported first.
+"""
 
 from typing import Any
 
@@ -7,17 +12,16 @@ from fairal.trainers.erm import ERMTrainer
 from fairal.trainers.fairlearn import FairlearnTrainer, MixtureModel
 from fairal.trainers.forml import FORMLTrainer
 from fairal.trainers.frtrain import FRTrainTrainer
-from fairal.trainers.head import HeadTrainer
 from fairal.trainers.irw import CVaRTrainer, IRWOTrainer, IRWTrainer
 
-__all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "HeadTrainer", "FORMLTrainer",
+__all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "FORMLTrainer",
            "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS",
-           "NEEDS_VALIDATION", "USES_VALIDATION", "make_trainer"]
+           "NEEDS_VALIDATION", "USES_VALIDATION", "make_trainer", "register"]
 
 #: Trainers selectable by name in projects, the app and the command line. (``type[Any]``, not
 #: ``type[Trainer]``: FairlearnTrainer.fit returns a MixtureModel, which duck-types FittedModel.)
 TRAINERS: dict[str, type[Any]] = {
-    "erm": ERMTrainer, "fairlearn": FairlearnTrainer, "head": HeadTrainer, "forml": FORMLTrainer,
+    "erm": ERMTrainer, "fairlearn": FairlearnTrainer, "forml": FORMLTrainer,
     "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
 
 #: Trainers that need the project's clean validation / exemplar set (``needs_validation``); the app
@@ -38,3 +42,18 @@ def make_trainer(name: str, **params) -> Trainer:
     except KeyError:
         raise ValueError(f"trainer must be one of {sorted(TRAINERS)}, got {name!r}") from None
     return cls(**params)
+
+
+def register(name: str, cls: type[Any]) -> type[Any]:
+    """Add a trainer kept outside this package (PANDA's head, from :mod:`fairal.panda.head`).
+
+    It must not read a validation set: :data:`NEEDS_VALIDATION` and :data:`USES_VALIDATION` are
+    fixed when this package is imported.
+    """
+    if cls.needs_validation or cls.uses_validation:
+        raise ValueError(f"{cls.__name__} reads a validation set; list it in fairal.trainers instead")
+    TRAINERS[name] = cls
+    return cls
+
+
+import fairal.panda.head  # noqa: E402, F401 (registers "head"; see the module docstring)

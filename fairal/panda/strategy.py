@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from fairal.errors import PolicyMismatchError  # noqa: F401 (defined there, named here too)
+from fairal.strategies import register
 from fairal.strategies._base import ScoreBasedStrategy
 
 __all__ = ["PandaSampling", "DEFAULT_POLICY", "PolicyMismatchError", "policy_file", "policy_ref",
@@ -110,6 +111,7 @@ def policies_for(dataset, *, folders=()) -> list[Path]:
     return fitting
 
 
+@register
 class PandaSampling(ScoreBasedStrategy):
     """Rank the pool by policy logits + Gumbel noise (one Gumbel-top-|U| draw)."""
 

@@ -16,6 +16,7 @@ import torch
 from fairal.device import default_device
 from fairal.models import FittedModel, LogisticRegression, make_model
 from fairal.panda.inner import init_head, train_head
+from fairal.trainers import register
 from fairal.trainers._base import as_arrays, check_positive_int, check_sample_weight
 
 __all__ = ["HeadTrainer"]
@@ -62,3 +63,6 @@ class HeadTrainer:
         architecture = {"kind": "logistic", "n_features": X.shape[1], "n_classes": 2, "hidden": []}
         return FittedModel(module.to(device), architecture=architecture,
                            info={"learner": "head", "steps": self.steps, "lr": self.lr, "l2": self.l2})
+
+
+register("head", HeadTrainer)

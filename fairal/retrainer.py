@@ -36,7 +36,7 @@ from fairal.projects import Project, open_project
 from fairal.store import Store
 from fairal.trainers import USES_VALIDATION
 
-__all__ = ["Worker", "ensure_worker", "worker_running", "stop_worker", "lock_path"]
+__all__ = ["Retrainer", "ensure_worker", "worker_running", "stop_worker", "lock_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _seconds_since(iso: str | None) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
 
 
-class Worker:
+class Retrainer:
     """Retrain what is out of date; :meth:`run_once` is one pass, :meth:`run` loops."""
 
     def __init__(self, db_path: str | os.PathLike, *, debounce: float = 1.0, max_wait: float = 10.0,

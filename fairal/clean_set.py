@@ -47,7 +47,7 @@ def import_crowd_csv(store, project_id: int, data: bytes, *, by: User, filename:
         bad = [i for i in answers["item_id"].astype(str) if not i.strip().lstrip("-").isdigit()][:5]
         raise crowd.CrowdDataError(f"{filename}: item ids must be the project's numeric item ids; "
                                    f"got {bad}") from None
-    rows = [{"item_id": int(i), "worker": str(w), "answer": int(a), "position": int(p)}
+    rows = [{"item_id": int(i), "worker_id": str(w), "answer": int(a), "position": int(p)}
             for i, w, a, p in zip(item_ids, answers["worker_id"], answers["answer"], answers["position"])]
     return store.add_crowd_answers(project_id, rows, source=filename)
 
@@ -60,14 +60,15 @@ def remove_crowd_file(store, project_id: int, filename: str, *, by: User) -> Non
 
 def answer_sources(store, project_id: int) -> pd.DataFrame:
     """Answers, items and workers per source: the app's labels, its quiz answers, each imported file."""
-    app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "seq"])
-    quiz = pd.DataFrame(store.gold_answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "gold"])
+    app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker_id", "answer", "seq"])
+    quiz = pd.DataFrame(store.gold_answers(project_id),
+                        columns=["item_id", "annotator_id", "worker_id", "answer", "gold"])
     imported = pd.DataFrame(store.crowd_answers(project_id),
-                            columns=["item_id", "worker", "answer", "position", "source"])
+                            columns=["item_id", "worker_id", "answer", "position", "source"])
     parts = [("app annotators (labels)", app), ("app annotators (quiz items)", quiz)]
     parts += [(f"file {name}", part) for name, part in imported.groupby("source", sort=True)]
     return pd.DataFrame([{"source": name, "answers": len(part), "items": part["item_id"].nunique(),
-                          "workers": part["worker"].nunique()} for name, part in parts],
+                          "workers": part["worker_id"].nunique()} for name, part in parts],
                         columns=["source", "answers", "items", "workers"])
 
 
@@ -83,13 +84,13 @@ def project_answers(store, project_id: int, *, source: str = "all") -> pd.DataFr
         raise ValueError(f"source must be one of {list(SOURCES)}, got {source!r}")
     frames = []
     if source in ("all", "app"):
-        app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "seq"])
-        frames.append(pd.DataFrame({"item_id": app["item_id"], "worker_id": "app:" + app["worker"].astype(str),
-                                    "answer": app["value"], "order": app["seq"]}))
+        app = pd.DataFrame(store.answers(project_id), columns=["item_id", "annotator_id", "worker_id", "answer", "seq"])
+        frames.append(pd.DataFrame({"item_id": app["item_id"], "worker_id": "app:" + app["worker_id"].astype(str),
+                                    "answer": app["answer"], "order": app["seq"]}))
     if source in ("all", "crowd"):
         imported = pd.DataFrame(store.crowd_answers(project_id),
-                                columns=["item_id", "worker", "answer", "position", "source"])
-        frames.append(pd.DataFrame({"item_id": imported["item_id"], "worker_id": imported["worker"].astype(str),
+                                columns=["item_id", "worker_id", "answer", "position", "source"])
+        frames.append(pd.DataFrame({"item_id": imported["item_id"], "worker_id": imported["worker_id"].astype(str),
                                     "answer": imported["answer"], "order": imported["position"]}))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frame.empty:
@@ -113,11 +114,12 @@ def worker_quality(store, project_id: int, *, source: str = "all") -> pd.DataFra
     gold = {str(i): v for i, v in store.gold(project_id).items()}
     scale = _scale(store, project_id)
     answers = project_answers(store, project_id, source=source)
-    quiz = pd.DataFrame(store.gold_answers(project_id), columns=["item_id", "annotator_id", "worker", "value", "gold"])
+    quiz = pd.DataFrame(store.gold_answers(project_id),
+                        columns=["item_id", "annotator_id", "worker_id", "answer", "gold"])
     if not quiz.empty and source in ("all", "app"):
         quiz_frame = pd.DataFrame({"item_id": quiz["item_id"].astype(str),
-                                   "worker_id": "app:" + quiz["worker"].astype(str),
-                                   "answer": quiz["value"], "position": 0})
+                                   "worker_id": "app:" + quiz["worker_id"].astype(str),
+                                   "answer": quiz["answer"], "position": 0})
         answers = pd.concat([answers, quiz_frame], ignore_index=True)
     if answers.empty or not answers["item_id"].isin(list(gold)).any():  # nobody has answered a quiz item yet
         return pd.DataFrame(columns=["n_answers", "n_gold", "n_correct", "accuracy", "ci_low", "ci_high"])

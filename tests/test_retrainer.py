@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fairal.labeling import LabelingSession
 from fairal.projects import ProjectSettings, create_project, open_project
-from fairal.session import LabelingSession
+from fairal.retrainer import Retrainer, stop_worker, worker_running
 from fairal.store import Store
-from fairal.worker import Worker, stop_worker, worker_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def label(store, n, name="ann"):
 
 
 def test_worker_retrains_stale_trainers_once(db):
-    worker = Worker(db, debounce=0.0)
+    worker = Retrainer(db, debounce=0.0)
     with Store(db) as store:
         assert worker.run_once(store) == []  # creation trained both: nothing is stale
         label(store, 5)
@@ -49,7 +49,7 @@ def test_worker_retrains_stale_trainers_once(db):
 
 
 def test_worker_waits_for_quiet_then_catches_up(db):
-    worker = Worker(db, debounce=60.0, max_wait=60.0)
+    worker = Retrainer(db, debounce=60.0, max_wait=60.0)
     with Store(db) as store:
         label(store, 2)
         assert worker.run_once(store) == []  # labels are arriving: wait
@@ -61,13 +61,13 @@ def test_a_claimed_trainer_is_not_trained_twice(db):
     with Store(db) as store:
         label(store, 3)
         assert store.claim_training(1, "erm", "someone-else")
-        recorded = Worker(db, debounce=0.0).run_once(store)
+        recorded = Retrainer(db, debounce=0.0).run_once(store)
         assert [r["trainer"] for r in recorded] == ["forml"]
         assert store.training_claims(1)[0]["owner"] == "someone-else"  # left alone
 
 
 def test_validation_set_change_retrains_the_robust_trainer_only(db):
-    worker = Worker(db, debounce=0.0)
+    worker = Retrainer(db, debounce=0.0)
     with Store(db) as store:
         pool = store.item_ids(1, "pool")[:30]
         store.set_validation_labels(1, {i: k % 2 for k, i in enumerate(pool)}, method="majority_vote")
@@ -87,13 +87,13 @@ def test_inline_retraining_and_the_worker_take_the_same_step(db, tmp_path):
         source.backup(target)
     with Store(db) as store:
         inline = {r["trainer"]: r for r in open_project(store, 1).retrain(store)}
-        assert Worker(db, debounce=0.0).run_once(store) == []  # nothing is out of date after the inline step
+        assert Retrainer(db, debounce=0.0).run_once(store) == []  # nothing is out of date after the inline step
         infos = {t: store.latest_model_version(1, t)["info"] for t in ("erm", "forml")}
         assert infos["forml"]["validation_at"] == store.validation_info(1)["created_at"]
         assert all({"fit_seconds", "label_seq"} <= set(info) for info in infos.values())
         inline_f1 = store.curve_frame(1).set_index("id")["f1"]
     with Store(copy) as other:
-        by_worker = {r["trainer"]: r for r in Worker(copy, debounce=0.0).run_once(other)}
+        by_worker = {r["trainer"]: r for r in Retrainer(copy, debounce=0.0).run_once(other)}
         assert sorted(by_worker) == ["erm", "forml"]
         worker_f1 = other.curve_frame(1).set_index("id")["f1"]
     for trainer in ("erm", "forml"):

@@ -9,7 +9,7 @@ are mixed in at the project's rate; their answers never become training labels.
 
 Retraining either runs inline after each label (``retrain=True``, the
 single-user default: ERM on a few hundred examples takes milliseconds) or is
-left to the background worker (:mod:`fairal.worker`), so the next item never
+left to the background worker (:mod:`fairal.retrainer`), so the next item never
 waits for training. Every write checks the user's access to the project again
 (:func:`fairal.auth.require_project_access`).
 """
@@ -86,6 +86,11 @@ class LabelingSession:
         require_project_access(store, self.user, project_id)
         _require_active(store, project_id)
         self.project = project or open_project(store, project_id)
+        # The settings the loop applies, read once (an edited project gets a new session in the app):
+        # a key press then goes to the store and, for inline retraining, to the project once.
+        project = self.project
+        self.budget, self.overlap, self.gold_rate = project.budget, project.overlap, project.gold_rate
+        self.scale, self.lease_seconds = project.scale, project.lease_seconds
         self.annotator_id = self.user.id
         self.retrain_after_label = retrain
         self.last_retrain_seconds: float | None = None
@@ -94,7 +99,7 @@ class LabelingSession:
     @property
     def label_names(self) -> tuple[str, ...]:
         """What each answer key means: the classes (as named in Setup), or the 1–4 confidence scale."""
-        if self.project.scale == "confidence4":
+        if self.scale == "confidence4":
             negative, positive = self.project.class_names
             return (f"surely {negative}", f"maybe {negative}", f"maybe {positive}", f"surely {positive}")
         return self.project.class_names
@@ -110,7 +115,7 @@ class LabelingSession:
     def progress(self) -> Progress:
         pid = self.project.id
         return Progress(labeled_by_me=self.store.label_count(pid, annotator_id=self.annotator_id, role="pool"),
-                        labeled=self.store.label_count(pid, role="pool"), budget=self.project.budget)
+                        labeled=self.store.label_count(pid, role="pool"), budget=self.budget)
 
     def next_item(self) -> QueuedItem | None:
         """The next item for this annotator (a quiz item now and then), or None when nothing is left.
@@ -133,7 +138,7 @@ class LabelingSession:
 
     def _maybe_gold(self) -> QueuedItem | None:
         """A quiz item at the project's gold rate (a fixed pseudo-random schedule per annotator)."""
-        rate = self.project.gold_rate
+        rate = self.gold_rate
         if rate <= 0:
             return None
         if self._pending_gold is None:
@@ -158,7 +163,7 @@ class LabelingSession:
         self._check_access()
         item_id, value = int(item_id), int(value)
         if item_id == self._pending_gold or (
-                self.project.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
+                self.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
             # a quiz item (also when another session object handed it out)
             if value not in self.label_values:
                 raise ValueError(f"label value must be one of {self.label_values}, got {value!r}")
@@ -166,13 +171,13 @@ class LabelingSession:
             self._pending_gold = None
             return {**result, "correct": self._correct(value, result["gold"])}
         if self.progress().done and not self.store.answer_count(self.project.id, item_id):
-            raise ValueError(f"the budget of {self.project.budget} labels is used up")
+            raise ValueError(f"the budget of {self.budget} labels is used up")
         self.store.submit_label(self.project.id, item_id, self.annotator_id, value,
-                                max_answers=self.project.overlap)
+                                max_answers=self.overlap)
         return self._retrain()
 
     def _correct(self, value: int, gold: int) -> bool:
-        if self.project.scale == "confidence4":
+        if self.scale == "confidence4":
             return int(value >= 3) == int(gold)
         return int(value) == int(gold)
 
@@ -196,7 +201,7 @@ class LabelingSession:
             return None
         if undone["value"] is None:  # the answer is gone: this annotator gets the item back first
             self.store.lease_item(self.project.id, int(undone["item_id"]), self.annotator_id,
-                                  ttl_seconds=self.project.lease_seconds)
+                                  ttl_seconds=self.lease_seconds)
         self._retrain()
         return int(undone["item_id"])
 

@@ -1,11 +1,11 @@
-"""Crowd answers into a project's validation set (fairal.validation) on real COMPAS truth."""
+"""Crowd answers into a project's validation set (fairal.clean_set) on real COMPAS truth."""
 
 import io
 
 import pandas as pd
 import pytest
 
-from fairal import auth, crowd, validation
+from fairal import auth, clean_set, crowd
 from fairal.auth import AccessDenied
 from fairal.crowd import CrowdDataError
 from fairal.projects import ProjectSettings, create_project, open_project
@@ -37,15 +37,15 @@ def crowd_csv(store, pid, n_items=200, answers=5, seed=0, wide=False):
 def test_import_then_build_a_validation_set_better_than_one_answer(setup, wide):
     store, admin, pid = setup
     data, truth = crowd_csv(store, pid, wide=wide)
-    assert validation.import_crowd_csv(store, pid, data, by=admin) == 1000
-    summary = validation.build_validation_set(store, pid, by=admin, method="mean_score")
+    assert clean_set.import_crowd_csv(store, pid, data, by=admin) == 1000
+    summary = clean_set.build_validation_set(store, pid, by=admin, method="mean_score")
     labels = store.validation_labels(pid)
     assert summary["size"] == len(labels) == 200
     accuracy = sum(labels[i] == t for i, t in truth.items()) / len(truth)
-    single = validation.build_validation_set(store, pid, by=admin, method="mean_score", max_answers=1)
+    single = clean_set.build_validation_set(store, pid, by=admin, method="mean_score", max_answers=1)
     single_accuracy = sum(store.validation_labels(pid)[i] == t for i, t in truth.items()) / len(truth)
     assert single["size"] == 200 and accuracy > single_accuracy + 0.03
-    report = validation.aggregation_report(store, pid)
+    report = clean_set.aggregation_report(store, pid)
     assert set(report["group"]) == {"(all)", "African-American", "Caucasian"}
     assert report["accuracy"].between(0, 1).all()
 
@@ -63,13 +63,13 @@ def test_bad_crowd_files_import_nothing(setup):
     ]
     for data, error, message in cases:
         with pytest.raises(error, match=message):
-            validation.import_crowd_csv(store, pid, data, by=admin)
+            clean_set.import_crowd_csv(store, pid, data, by=admin)
     assert store.crowd_answers(pid) == []
     ann = auth.create_account(store, "ann", "ann-password", by=admin)
     with pytest.raises(AccessDenied):
-        validation.import_crowd_csv(store, pid, good, by=ann)
+        clean_set.import_crowd_csv(store, pid, good, by=ann)
     with pytest.raises(ValueError, match="no answers"):
-        validation.build_validation_set(store, pid, by=admin)
+        clean_set.build_validation_set(store, pid, by=admin)
     assert store.validation_info(pid) is None
 
 
@@ -79,7 +79,7 @@ def test_app_answers_and_quiz_answers_measure_workers(setup):
     ann = auth.create_account(store, "ann", "ann-password", by=admin)
     for item, value in list(gold.items())[:4]:
         store.record_gold_answer(pid, item, ann.id, 4 if value else 1)
-    quality = validation.worker_quality(store, pid)
+    quality = clean_set.worker_quality(store, pid)
     assert quality.loc["app:ann", "n_gold"] == 4 and quality.loc["app:ann", "accuracy"] == 1.0
     assert 0 < quality.loc["app:ann", "ci_low"] < 1
 
@@ -87,19 +87,19 @@ def test_app_answers_and_quiz_answers_measure_workers(setup):
 def test_answer_sources_and_removing_a_file_need_an_admin(setup):
     store, admin, pid = setup
     data, _ = crowd_csv(store, pid, n_items=20, answers=3)
-    validation.import_crowd_csv(store, pid, data, by=admin, filename="round-1.csv")
+    clean_set.import_crowd_csv(store, pid, data, by=admin, filename="round-1.csv")
     second = pd.read_csv(io.BytesIO(crowd_csv(store, pid, n_items=10, answers=2, seed=5)[0]))
     second["worker_id"] = "round-2:" + second["worker_id"].astype(str)  # other workers, same items
-    validation.import_crowd_csv(store, pid, second.to_csv(index=False).encode(), by=admin, filename="round-2.csv")
-    table = validation.answer_sources(store, pid).set_index("source")
+    clean_set.import_crowd_csv(store, pid, second.to_csv(index=False).encode(), by=admin, filename="round-2.csv")
+    table = clean_set.answer_sources(store, pid).set_index("source")
     assert table.loc["file round-1.csv", "answers"] == 60 and table.loc["file round-1.csv", "items"] == 20
     assert table.loc["file round-2.csv", "answers"] == 20
     assert table.loc["app annotators (labels)", "answers"] == len(store.answers(pid))
-    assert validation.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
+    assert clean_set.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
     annotator = auth.create_account(store, "someone", "someone-password", by=admin)
     with pytest.raises(AccessDenied):
-        validation.remove_crowd_file(store, pid, "round-1.csv", by=annotator)
-    assert validation.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
-    validation.remove_crowd_file(store, pid, "round-1.csv", by=admin)
-    assert validation.imported_files(store, pid) == ["round-2.csv"]
+        clean_set.remove_crowd_file(store, pid, "round-1.csv", by=annotator)
+    assert clean_set.imported_files(store, pid) == ["round-1.csv", "round-2.csv"]
+    clean_set.remove_crowd_file(store, pid, "round-1.csv", by=admin)
+    assert clean_set.imported_files(store, pid) == ["round-2.csv"]
     assert len(store.crowd_answers(pid)) == 20

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fairal.datasets import load_german
+from fairal.labeling import LabelingSession
 from fairal.projects import (
     DEFAULT_PROJECT_NAME,
     CsvSource,
@@ -13,7 +14,6 @@ from fairal.projects import (
     ensure_default_project,
     open_project,
 )
-from fairal.session import LabelingSession
 from fairal.store import Store
 
 
