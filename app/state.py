@@ -7,6 +7,8 @@ and the library checks the role again on every write (``fairal.auth``).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -41,8 +43,32 @@ def db_path() -> Path:
 
 
 def store() -> Store:
-    """A Store for this script run."""
+    """A new Store: the caller closes it (``with state.store() as s:``), e.g. a fragment rerunning on its own."""
     return Store(db_path())
+
+
+_PAGE_STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("fairal_page_store", default=None)
+
+
+@contextlib.contextmanager
+def page_store_scope():
+    """One Store for the page this script run shows, closed when the page is done (the router wraps the
+    page in this), so no page leaves a connection open."""
+    opened = Store(db_path())
+    token = _PAGE_STORE.set(opened)
+    try:
+        yield opened
+    finally:
+        _PAGE_STORE.reset(token)
+        opened.close()
+
+
+def page_store() -> Store:
+    """The Store of the page being shown (see :func:`page_store_scope`); pages do not close it."""
+    current = _PAGE_STORE.get()
+    if current is None:
+        raise RuntimeError("page_store() outside page_store_scope(): pages run inside the router")
+    return current
 
 
 def failure_message(error: BaseException, *, doing: str = "") -> str:
@@ -388,7 +414,7 @@ def simulate_command(project: Project) -> str:
 def admin_project_page(title: str, *, key: str):
     """The opening of an admin page about one project: (store, admin, project), with the project
     picker in the sidebar and the page title; stops the page when there is no project to show."""
-    s = store()
+    s = page_store()
     admin = require_admin_page(current_user(s))
     with st.sidebar:
         project = project_picker(s, admin, key=key)

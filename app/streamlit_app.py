@@ -90,6 +90,7 @@ try:
                 with state.store() as store:
                     state.sign_out(store)
                 st.switch_page(SIGNED_IN_LOGIN)  # to /login: the next sign-in starts from Label
-    st.navigation(pages, position="sidebar" if user is not None else "hidden").run()
+    with state.page_store_scope():  # every page's connection, closed when the page is done
+        st.navigation(pages, position="sidebar" if user is not None else "hidden").run()
 except Exception as error:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through
     state.show_failure(error)

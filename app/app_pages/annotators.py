@@ -9,7 +9,7 @@ from fairal.store import StoreError
 
 import state
 
-store = state.store()
+store = state.page_store()
 admin = state.require_admin_page(state.current_user(store))
 st.title("Annotators")
 

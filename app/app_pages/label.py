@@ -9,7 +9,7 @@ from fairal.store import StoreError
 
 import state
 
-store = state.store()
+store = state.page_store()
 user = state.current_user(store)
 if user is None:
     st.stop()
@@ -43,7 +43,9 @@ def _name_of(value: int) -> str:
 def _guarded(action):
     def run(*args):  # a key press's callback: it runs before the page, outside the router's boundary
         try:
-            action(*args)
+            with state.store() as own:  # the page's store of the run that drew the button is closed by now
+                session.store = own
+                action(*args)
         except Exception as error:
             st.session_state["label_error"] = state.failure_message(error, doing="that")
     return run

@@ -6,7 +6,7 @@ from fairal import auth
 
 import state
 
-store = state.store()
+store = state.page_store()
 left, _ = st.columns([1, 1])
 
 if "login_error" in st.session_state:

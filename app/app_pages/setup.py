@@ -28,7 +28,7 @@ from fairal.trainers import TRAINERS, USES_VALIDATION
 import panda_policies
 import state
 
-store = state.store()
+store = state.page_store()
 user = state.require_admin_page(state.current_user(store))
 st.title("Setup")
 if "setup_message" in st.session_state:
