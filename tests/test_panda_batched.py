@@ -177,3 +177,17 @@ def test_bad_meta_training_settings_are_refused():
                          ({"inner_C": 0.0}, "inner_C"), ({"min_temperature": 0.5}, "min_temperature")):
         with pytest.raises(ValueError, match=message):
             meta_train(X, y, g, 2, config=replace(SMALL, **bad))
+
+
+def test_the_shipped_erm_policy_loads_and_ranks_adult():
+    """The policy tune-policy found (meta-trained through the converged learner) picks from Adult's pool."""
+    from fairal.datasets import load_adult
+
+    path = Path(__file__).parents[1] / "data" / "policies" / "alternatives" / "panda-adult-sex-erm-isab32.pt"
+    trained = load_trained_policy(path, device="cpu")
+    assert trained.metadata["config"]["inner_learner"] == "erm" and trained.metadata["learner"]["kind"] == "erm"
+    adult = load_adult()
+    pool = panda_split(len(adult), seed=0).pool
+    chosen = make_strategy("panda", policy_path=path, random_state=0).query(None, adult.X, pool, n=400,
+                                                                            groups=adult.group)
+    assert len(set(chosen)) == 400 and set(chosen) <= set(pool)
