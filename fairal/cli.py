@@ -380,6 +380,15 @@ def _report_tuning(study, fixed, folder, out) -> None:
     print(f"best policy: {best}" if best else "no trial completed: no policy to export")
 
 
+def _add_data_flags(parser) -> None:
+    """The data of ``simulate``, ``train-policy`` and ``tune-policy`` (read by :func:`_dataset_of`)."""
+    parser.add_argument("--dataset", default="adult", help="built-in data set: see `datasets list`")
+    parser.add_argument("--csv", help="a CSV file instead of a built-in data set")
+    parser.add_argument("--label", help="label column of --csv")
+    parser.add_argument("--positive", help="positive label value of --csv (optional)")
+    parser.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+
+
 def _add_meta_config_flags(parser) -> None:
     """One flag per MetaConfig field (``--inner-learner erm``; booleans as ``--bf16`` / ``--no-bf16``)."""
     import argparse
@@ -584,11 +593,7 @@ def _add_simulate_command(commands) -> None:
     sim = commands.add_parser("simulate", help="oracle-label active learning runs: methods × seeds × budgets",
                               description="Runs each method (a query strategy + its trainer) with oracle labels "
                                           "in PANDA's setting and writes simulation.csv, summary.md and figures.")
-    sim.add_argument("--dataset", default="adult", help="built-in data set: see `datasets list`")
-    sim.add_argument("--csv", help="a CSV file instead of a built-in data set")
-    sim.add_argument("--label", help="label column of --csv")
-    sim.add_argument("--positive", help="positive label value of --csv (optional)")
-    sim.add_argument("--sensitive", help="sensitive attribute (built-in) or column (--csv)")
+    _add_data_flags(sim)
     sim.add_argument("--methods", default="random,entropy,fairlearn",
                      help=f"comma-separated, from: {', '.join(METHODS)}")
     sim.add_argument("--seeds", type=_positive, default=5, help="number of seeds (0..N-1)")
@@ -623,11 +628,7 @@ def _add_train_policy_command(commands) -> None:
     policy = commands.add_parser("train-policy", help="meta-train a PANDA selection policy on a data set",
                                  description="Meta-trains PANDA's policy on the meta-train half of PANDA's "
                                              "split and writes a policy file (loaded with weights_only=True).")
-    policy.add_argument("--dataset", default="adult", help="built-in data set")
-    policy.add_argument("--csv", help="a CSV file instead of a built-in data set")
-    policy.add_argument("--label", help="label column of --csv")
-    policy.add_argument("--positive", help="positive label value of --csv (optional)")
-    policy.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    _add_data_flags(policy)
     policy.add_argument("--split-seed", type=int, default=0,
                         help="seed of PANDA's split: the policy is meta-trained on its meta-train half")
     policy.add_argument("--out", help="policy file to write (default data/policies/panda-DATA-SENSITIVE.pt, "
@@ -645,11 +646,7 @@ def _add_tune_policy_command(commands) -> None:
                     "Objective: the kept policy's held-out F1 when its disparity is ≤ ρ, else −(disparity − ρ). "
                     "The study lives in a SQLite file: rerunning the command resumes it up to --trials. "
                     "MetaConfig flags (as in train-policy) fix a setting; a searched one given is not searched.")
-    tune.add_argument("--dataset", default="adult", help="built-in data set")
-    tune.add_argument("--csv", help="a CSV file instead of a built-in data set")
-    tune.add_argument("--label", help="label column of --csv")
-    tune.add_argument("--positive", help="positive label value of --csv (optional)")
-    tune.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    _add_data_flags(tune)
     tune.add_argument("--split-seed", type=int, default=0, help="seed of PANDA's split (meta-train half)")
     tune.add_argument("--trials", type=_positive, default=50,
                       help="trials in the study when done (complete, pruned or failed; a resumed study runs the rest)")
