@@ -635,30 +635,22 @@ def soft_demographic_parity(
     simulated labeling tasks): the result is ``(M,)``, row m equal to the call on row m.
     """
     _check_method(method)
-    if probs.ndim == 2:
-        return _batched_soft_demographic_parity(probs, groups, method=method, weights=weights, smooth=smooth)
-    _check_soft_inputs({"probs": probs, "groups": groups, "weights": weights}, smooth)
-    groups = groups.long()
-    n_groups = int(groups.max()) + 1
-    rates, valid, num, den = _weighted_cell_means(probs, groups, n_groups, weights)
-    rates = rates[valid]
-    if rates.numel() == 0:
-        return (probs * 0).sum()
-    if method == "between_groups":
-        return _soft_range(rates, smooth)
-    overall = num.sum() / den.sum()
-    return _soft_abs_max(rates - overall, smooth)
-
-
-def _batched_soft_demographic_parity(probs, groups, *, method, weights, smooth):
-    """:func:`soft_demographic_parity` of each row of ``(M, N)`` inputs: one pass, no loop over rows."""
-    import torch
-
+    if probs.ndim != 2:  # one set: the first row of a batch of one
+        _check_soft_inputs({"probs": probs, "groups": groups, "weights": weights}, smooth)
+        return _soft_demographic_parity_rows(probs[None], groups[None], method=method,
+                                             weights=None if weights is None else weights[None], smooth=smooth)[0]
     for name, t in (("groups", groups), ("weights", weights)):
         if t is not None and t.shape != probs.shape:
             raise ValueError(f"{name} must have the shape of probs {tuple(probs.shape)}, got {tuple(t.shape)}")
     _check_soft_inputs({"probs": probs.reshape(-1), "groups": groups.reshape(-1),
                         "weights": None if weights is None else weights.reshape(-1)}, smooth)
+    return _soft_demographic_parity_rows(probs, groups, method=method, weights=weights, smooth=smooth)
+
+
+def _soft_demographic_parity_rows(probs, groups, *, method, weights, smooth):
+    """:func:`soft_demographic_parity` of each row of checked ``(M, N)`` inputs, in one pass."""
+    import torch
+
     m = probs.shape[0]
     n_groups = int(groups.max()) + 1
     cells = (groups.long() + n_groups * torch.arange(m, device=groups.device)[:, None]).reshape(-1)
