@@ -195,6 +195,12 @@ class LabelingArea(ProjectsArea):
             params.append(_check_role(role))
         return self._value(sql, params)
 
+    def labels_by_annotator(self) -> dict[int, int]:
+        """``{annotator_id: number of current labels}`` over the projects that are not archived."""
+        return {int(a): int(n) for a, n in self._db.execute(
+            "SELECT l.annotator_id, COUNT(*) FROM labels AS l JOIN projects AS p ON p.id = l.project_id "
+            "WHERE p.archived_at IS NULL GROUP BY l.annotator_id").fetchall()}
+
     def labeled_items(self, project_id: int, *, role: str | None = None) -> dict[int, int]:
         """``{item_id: value}``: the majority label of each item, ties going
         to the value given most recently."""
