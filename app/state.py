@@ -21,8 +21,8 @@ import streamlit as st
 
 from fairal import auth, errors
 from fairal.auth import AccessDenied, User
-from fairal.methods import METHODS
 from fairal.projects import DEFAULT_PROJECT_NAME, Project, ensure_default_project, open_project
+from fairal.research.methods import METHODS
 from fairal.retrainer import ensure_worker
 from fairal.retrainer import worker_running as _worker_running
 from fairal.store import NotFoundError, Store

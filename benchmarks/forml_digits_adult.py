@@ -18,7 +18,7 @@ import torch
 
 from fairal.datasets import load_adult, load_digits
 from fairal.metrics import max_false_negative_rate, true_positive_rate_difference
-from fairal.poisoning import corrupt_labels_to_class
+from fairal.research.poisoning import corrupt_labels_to_class
 from fairal.trainers.forml import FORMLTrainer
 
 
@@ -76,7 +76,7 @@ def main():
                "FORML max_loss_d": dict(weight_lr=1.0),
                "FORML max_loss_d, reverse": dict(weight_lr=1.0, reverse=True)}
     parts = [f"# FORML benchmark\n\n`{' '.join(['PYTHONPATH=. .venv/bin/python'] + sys.argv)}`\n\n"
-             "poisoning: `fairal.poisoning.corrupt_labels_to_class`\n"]
+             "poisoning: `fairal.research.poisoning.corrupt_labels_to_class`\n"]
     start = time.time()
     runs = [digits_run(s, methods) for s in range(args.seeds)]
     parts.append(table("digits, 20% of training labels changed to 2, MLP (64, 64)", runs, time.time() - start))

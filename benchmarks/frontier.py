@@ -4,7 +4,7 @@ Adult (sensitive = sex), PANDA's split (``split_seed`` 0), B = 400 labels, ρ = 
 seeds 0..4. Every strategy sees the representation stored in the policy file (``--policy``, the
 shipped ``data/policies/panda-adult-sex.pt`` by default), as ``python -m fairal simulate`` sets it up
 when PANDA runs, so all strategies share PANDA's representation (as the paper does). Each unit
-(strategy, trainer, seed) is one :func:`fairal.simulate.simulate` call with ``budgets=[B]``: a
+(strategy, trainer, seed) is one :func:`fairal.research.simulate.simulate` call with ``budgets=[B]``: a
 non-adaptive strategy (random, group_random, panda) trains its trainer once; an adaptive one (margin,
 entropy, FAL) retrains it every ``--query-batch`` labels, as simulate and the app do. fairlearn gets
 ``difference_bound = ρ``; FR-Train and FORML validate on the 50 seed examples (simulate's rule);
@@ -50,7 +50,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
-from fairal.methods import METHODS, Method
+from fairal.research.methods import METHODS, Method
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policies" / "panda-adult-sex.pt"
@@ -89,7 +89,7 @@ def _method(strategy: str, trainer: str) -> tuple[str, dict]:
 def run_unit(dataset, strategy: str, trainer: str, seed: int, *, budget: int, rho: float, representation,
              policy_path=None, split_seed: int = 0, n_initial: int = 50, query_batch: int = 10) -> dict:
     """One (strategy, trainer, seed) run of ``simulate`` at the single budget ``budget``: its row."""
-    from fairal.simulate import simulate
+    from fairal.research.simulate import simulate
 
     name, extra = _method(strategy, trainer)
     strategy_params = {"panda": {"policy_path": str(policy_path)}} if policy_path is not None else {}
@@ -286,7 +286,7 @@ def report(frame: pd.DataFrame, *, rho: float, budget: int, out: Path, command: 
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs, `nice -n 10`), "
         f"Python {platform.python_version()}, no GPU. Policy: `{_shown(policy_path) if policy_path else '—'}` "
         f"(sha256 {frame['policy_sha'].iloc[0] if len(frame) else '—'}); its representation is every "
-        "strategy's features. Each run = one `fairal.simulate.simulate` call with `budgets=[B]`, "
+        "strategy's features. Each run = one `fairal.research.simulate.simulate` call with `budgets=[B]`, "
         "50 seed examples from the meta-train half, test set = PANDA's test quarter; adaptive strategies "
         f"(margin, entropy, fal) re-query every {int(frame['query_batch'].iloc[0]) if len(frame) else 10} labels "
         "with the trainer retrained on everything so far. fairlearn: `difference_bound = ρ`; FR-Train / "

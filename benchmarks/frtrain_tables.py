@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fairal.datasets import make_synthetic
 from fairal.metrics import accuracy, disparate_impact_ratio
-from fairal.poisoning import flip_labels
+from fairal.research.poisoning import flip_labels
 from fairal.trainers import ERMTrainer
 from fairal.trainers.frtrain import FRTrainTrainer
 

@@ -21,7 +21,7 @@ import torch
 from fairal.datasets import load_adult, panda_split
 from fairal.panda.strategy import DEFAULT_POLICY
 from fairal.panda.train import MetaConfig, load_trained_policy, meta_train
-from fairal.simulate import default_budgets, simulate
+from fairal.research.simulate import default_budgets, simulate
 from fairal.strategies import make_strategy
 
 #: The inducing-point (ISAB, 32 points) policy: an extension, O(N·m) instead of O(N²) attention.

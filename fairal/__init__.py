@@ -18,8 +18,9 @@ Where things are (README, "Layout" and "Architecture"):
   (:mod:`fairal.panda.strategy`, registered as "panda"), the pretrained representation
   (:mod:`fairal.panda.representation`) and the few-step head (:mod:`fairal.panda.head`,
   registered as trainer "head").
-* Research tools, run offline: :mod:`fairal.simulate`, :mod:`fairal.methods` and
-  :mod:`fairal.poisoning` (the app uses them only to offer and overlay simulated runs).
+* Research tools, run offline, in :mod:`fairal.research`: :mod:`~fairal.research.simulate`,
+  :mod:`~fairal.research.methods` and :mod:`~fairal.research.poisoning` (the app uses them only
+  to offer and overlay simulated runs).
 * Figures and forecasts, for the Curves page and the research tools alike: :mod:`fairal.plots`,
   :mod:`fairal.forecast`. :mod:`fairal.cli` is the command line of everything.
 """

@@ -126,7 +126,7 @@ def _dataset_of(args):
 def _cmd_simulate(args) -> int:
     from pathlib import Path
 
-    from fairal.methods import METHODS
+    from fairal.research.methods import METHODS
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -137,7 +137,7 @@ def _cmd_simulate(args) -> int:
     from tqdm import tqdm
 
     from fairal.plots import simulation_figures
-    from fairal.simulate import default_budgets, simulate, summarise
+    from fairal.research.simulate import default_budgets, simulate, summarise
 
     dataset = _dataset_of(args)
     seeds = list(range(args.seeds))
@@ -588,7 +588,7 @@ def _add_baseline_command(commands) -> None:
 
 def _add_simulate_command(commands) -> None:
     """The ``simulate`` command."""
-    from fairal.methods import METHODS
+    from fairal.research.methods import METHODS
 
     sim = commands.add_parser("simulate", help="oracle-label active learning runs: methods × seeds × budgets",
                               description="Runs each method (a query strategy + its trainer) with oracle labels "

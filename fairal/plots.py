@@ -130,7 +130,7 @@ def latest_per_trainer(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- #
-# Simulations (``fairal.simulate``): one row per method × seed × budget
+# Simulations (``fairal.research.simulate``): one row per method × seed × budget
 # --------------------------------------------------------------------------- #
 
 def _mean_se(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:

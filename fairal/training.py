@@ -1,7 +1,7 @@
 """One training step: fit a trainer (with the clean validation set when it reads one), then score
 it on the test set. The app's inline retraining and the background worker (both through
 :meth:`fairal.projects.Project.train_step`, which calls :func:`fit_and_evaluate`) and offline
-simulation (:mod:`fairal.simulate`) all train through :func:`fit` and :func:`evaluate`, so they
+simulation (:mod:`fairal.research.simulate`) all train through :func:`fit` and :func:`evaluate`, so they
 cannot drift apart.
 """
 

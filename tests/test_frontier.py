@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fairal.datasets import load_compas
-from fairal.methods import METHODS
+from fairal.research.methods import METHODS
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "frontier.py"
 

@@ -3,7 +3,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from fairal.datasets import make_synthetic
-from fairal.poisoning import corrupt_labels_to_class, flip_labels
+from fairal.research.poisoning import corrupt_labels_to_class, flip_labels
 
 
 @pytest.fixture(scope="module")

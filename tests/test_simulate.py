@@ -6,7 +6,7 @@ from fairal.cli import main
 from fairal.datasets import load_compas
 from fairal.metrics import METRICS
 from fairal.plots import simulation_figures
-from fairal.simulate import METHODS, simulate, summarise
+from fairal.research.simulate import METHODS, simulate, summarise
 from fairal.trainers import TRAINERS
 
 
@@ -142,7 +142,7 @@ def test_simulated_bands_overlay_a_live_figure(small_run):
 
 
 def test_a_simulation_is_checked_against_the_project_it_is_drawn_beside(small_run, tmp_path):
-    from fairal.simulate import read_simulation
+    from fairal.research.simulate import read_simulation
 
     path = tmp_path / "simulation.csv"
     small_run.assign(dataset="compas", sensitive="race").to_csv(path, index=False)

@@ -10,7 +10,7 @@ from fairal.forecast import labels_to_constraint
 from fairal.metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LABELS
 from fairal.plots import budget_figure, latest_per_budget, latest_per_trainer, simulation_budget_figure, tradeoff_figure
 from fairal.projects import labels_table
-from fairal.simulate import read_simulation
+from fairal.research.simulate import read_simulation
 from fairal.trainers import USES_VALIDATION
 
 import state

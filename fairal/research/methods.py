@@ -1,7 +1,7 @@
 """The simulation methods by name (PANDA §4.1): a query strategy and the trainer that learns from it.
 
 A light module (no numpy, torch or scikit-learn) so that the command line can
-list the methods in its help without importing :mod:`fairal.simulate`.
+list the methods in its help without importing :mod:`fairal.research.simulate`.
 """
 
 from __future__ import annotations

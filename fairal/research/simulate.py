@@ -34,9 +34,9 @@ import pandas as pd
 
 from fairal import training
 from fairal.datasets import Dataset, panda_split
-from fairal.methods import METHODS, Method
 from fairal.panda.representation import pretrain_representation
 from fairal.projects import draw_initial
+from fairal.research.methods import METHODS, Method
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.trainers import TRAINERS
 
