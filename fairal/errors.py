@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FairalError", "StoreError", "NotFoundError", "DuplicateError", "AuthError", "AccessDenied",
+__all__ = ["FairalError", "StoreError", "NotFoundError", "DuplicateError", "AuthError", "AccessDenied", "BudgetUsedUp",
            "DatasetError", "CrowdDataError", "ProjectError", "ModelFileError", "PolicyFileError",
            "EmptyPoolError", "PoolExhaustedError", "PolicyMismatchError", "Explanation", "explain"]
 
@@ -81,6 +81,10 @@ class PolicyFileError(FairalError, ValueError):
 
 class EmptyPoolError(FairalError, ValueError):
     """There are no unlabeled examples left to query."""
+
+
+class BudgetUsedUp(FairalError, ValueError):
+    """The project's label budget is used up: no new item takes a first answer."""
 
 
 class PoolExhaustedError(FairalError, ValueError):

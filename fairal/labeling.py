@@ -10,8 +10,9 @@ are mixed in at the project's rate; their answers never become training labels.
 Retraining either runs inline after each label (``retrain=True``, the
 single-user default: ERM on a few hundred examples takes milliseconds) or is
 left to the background worker (:mod:`fairal.retrainer`), so the next item never
-waits for training. Every write checks the user's access to the project again
-(:func:`fairal.auth.require_project_access`).
+waits for training. Every write checks the user's access to the project again: an answer in the
+transaction that commits it (:meth:`fairal.store.Store.submit_answer`), skip and undo through
+:func:`fairal.auth.require_project_access`.
 """
 
 from __future__ import annotations
@@ -157,23 +158,16 @@ class LabelingSession:
     def submit(self, item_id: int, value: int) -> list[dict] | dict:
         """Commit the answer, then (if enabled) retrain; returns the curve points recorded.
 
-        For a quiz item, the answer is stored as a quiz answer and
-        ``{"value", "gold", "correct"}`` is returned instead.
+        The store checks, in the transaction that commits the answer, that this account may still
+        label the project (assigned, project not archived) and that a first answer fits the budget
+        (:meth:`fairal.store.Store.submit_answer`). For a quiz item, the answer is stored as a quiz
+        answer and ``{"value", "gold", "correct"}`` is returned instead.
         """
-        self._check_access()
-        item_id, value = int(item_id), int(value)
-        if item_id == self._pending_gold or (
-                self.gold_rate > 0 and item_id in self.store.gold(self.project.id)):
-            # a quiz item (also when another session object handed it out)
-            if value not in self.label_values:
-                raise ValueError(f"label value must be one of {self.label_values}, got {value!r}")
-            result = self.store.record_gold_answer(self.project.id, item_id, self.annotator_id, value)
+        result = self.store.submit_answer(self.project.id, int(item_id), self.annotator_id, int(value),
+                                          overlap=self.overlap, budget=self.budget)
+        if result.pop("quiz", False):
             self._pending_gold = None
-            return {**result, "correct": self._correct(value, result["gold"])}
-        if self.progress().done and not self.store.answer_count(self.project.id, item_id):
-            raise ValueError(f"the budget of {self.budget} labels is used up")
-        self.store.submit_label(self.project.id, item_id, self.annotator_id, value,
-                                max_answers=self.overlap)
+            return {**result, "correct": self._correct(int(value), result["gold"])}
         return self._retrain()
 
     def _correct(self, value: int, gold: int) -> bool:

@@ -23,7 +23,7 @@ PACKAGES = ("fairal.store", "fairal.trainers", "fairal.strategies", "fairal.data
 
 #: The modules a key press passes through with inline retraining (no background worker), in order;
 #: the README's drawing.
-INLINE = ["app.app_pages.label", "fairal.labeling", "fairal.auth", "fairal.store", "fairal.projects",
+INLINE = ["app.app_pages.label", "fairal.labeling", "fairal.store", "fairal.projects",
           "fairal.crowd", "fairal.training", "fairal.trainers", "fairal.device", "fairal.models",
           "fairal.metrics", "fairal.strategies"]
 
@@ -77,15 +77,15 @@ def _key_press(session, item_id: int):
     return lambda: page["key_press"](session, item_id)
 
 
-def test_inline_flow_passes_twelve_modules_and_reenters_only_the_store_and_the_model(labeled):
+def test_inline_flow_passes_eleven_modules_and_reenters_only_the_store_and_the_model(labeled):
     store, session, item = labeled(True)
     entries = _trace(_key_press(session, item.item_id))
     assert list(dict.fromkeys(callee for _, callee in entries)) == INLINE
     entered = collections.Counter(callee for _, callee in entries)
-    assert {m: n for m, n in entered.items() if n > 1} == {"fairal.store": 4, "fairal.models": 3}
-    # the store: the access check, the commit, the training step's one read and its one write
+    assert {m: n for m, n in entered.items() if n > 1} == {"fairal.store": 3, "fairal.models": 3}
+    # the store: the checked commit, the training step's one read and its one write
     assert [caller for caller, callee in entries if callee == "fairal.store"] == [
-        "fairal.auth", "fairal.labeling", "fairal.projects", "fairal.projects"]
+        "fairal.labeling", "fairal.projects", "fairal.projects"]
     assert store.curve_points(session.project.id)[-1]["budget"] == 1
 
 

@@ -108,6 +108,59 @@ def test_budget_reached_stops_the_queue(store):
         session.submit(pool_item, 1)
 
 
+def test_an_answer_is_checked_in_the_transaction_that_commits_it(store, german_project):
+    """Access and archiving are read under the write lock with the commit: a project archived or an
+    annotator unassigned after the page was drawn refuses the answer, and nothing is stored."""
+    from fairal.auth import AccessDenied
+
+    session = LabelingSession(store, german_project, "ann", retrain=False)
+    item = session.next_item()
+    store.set_archived(german_project, True)
+    with pytest.raises(AccessDenied, match="archived"):
+        session.submit(item.item_id, 1)
+    store.set_archived(german_project, False)
+    store.remove_member(german_project, session.annotator_id)
+    with pytest.raises(AccessDenied, match="not assigned"):
+        session.submit(item.item_id, 1)
+    assert store.label_count(german_project) == 0
+    store.add_member(german_project, session.annotator_id)
+    session.submit(item.item_id, 1)
+    assert store.label_count(german_project) == 1
+
+
+def test_two_annotators_racing_for_the_last_label_of_the_budget_store_one(tmp_path):
+    """The budget is checked in the commit's transaction: two processes' connections answering
+    different items at once, with one label of budget left, store exactly one label."""
+    import threading
+
+    path = tmp_path / "race.db"
+    with Store(path) as store:
+        pid = create_project(store, ProjectSettings(name="tiny", dataset="german", budget=1, n_initial=20))
+        ids = [store.get_or_create_annotator(name) for name in ("a", "b")]
+        for annotator_id in ids:
+            store.add_member(pid, annotator_id)
+        items = store.item_ids(pid, "pool")[:2]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def answer(annotator_id, item_id):
+        with Store(path) as own:
+            barrier.wait()
+            try:
+                own.submit_answer(pid, item_id, annotator_id, 1, overlap=1, budget=1)
+                outcomes.append("stored")
+            except ValueError as error:
+                outcomes.append(str(error))
+
+    threads = [threading.Thread(target=answer, args=pair) for pair in zip(ids, items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["stored", "the budget of 1 labels is used up"]
+    with Store(path) as store:
+        assert store.label_count(pid, role="pool") == 1
+
+
 def test_label_is_kept_when_retraining_fails(store, german_project, monkeypatch):
     session = LabelingSession(store, german_project, "ann")
     item = session.next_item()

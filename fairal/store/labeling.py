@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import cast
 
-from fairal.errors import NotFoundError, StoreError
+from fairal.errors import AccessDenied, BudgetUsedUp, NotFoundError, StoreError
 from fairal.store._db import _int, _now
 from fairal.store.projects import ProjectsArea, _check_role
 
@@ -14,6 +14,40 @@ LABELABLE_ROLES = ("pool", "validation")
 
 class LabelingArea(ProjectsArea):
     """The annotators' labels and everything derived from them."""
+
+    def submit_answer(self, project_id: int, item_id: int, annotator_id: int, value: int, *,
+                      overlap: int, budget: int) -> dict:
+        """An annotator's answer as the labeling loop commits it, checked and stored in one transaction.
+
+        Checked under the write lock, so nothing can change in between: the annotator may label
+        this project (an admin, or a member: :class:`~fairal.errors.AccessDenied` otherwise, also
+        for an archived project), and a first answer to a pool item fits in the ``budget``. A quiz
+        (gold) item takes a quiz answer (:meth:`record_gold_answer`'s ``{value, gold}``, plus
+        ``quiz: True``); any other item a label (:meth:`submit_label` with ``max_answers=overlap``).
+        """
+        with self._write():
+            self._require_labeling_access(project_id, annotator_id)
+            if self._value("SELECT 1 FROM gold WHERE project_id = ? AND item_id = ?", [project_id, item_id]):
+                return {**self.record_gold_answer(project_id, item_id, annotator_id, value), "quiz": True}
+            if (not self.answer_count(project_id, item_id)
+                    and self.label_count(project_id, role="pool") >= budget):
+                raise BudgetUsedUp(f"the budget of {budget} labels is used up")
+            return self.submit_label(project_id, item_id, annotator_id, value, max_answers=overlap)
+
+    def _require_labeling_access(self, project_id: int, annotator_id: int) -> None:
+        """The account exists and may label the project: an admin, or a member of an active project."""
+        row = self._row(
+            "SELECT a.name, a.role, p.name AS project, p.archived_at, "
+            "EXISTS (SELECT 1 FROM memberships AS m WHERE m.project_id = p.id AND m.annotator_id = a.id) "
+            "AS member FROM annotators AS a, projects AS p WHERE a.id = ? AND p.id = ?",
+            [annotator_id, project_id])
+        if row is None:
+            self._require_project(project_id)
+            raise AccessDenied("this account no longer exists; sign in again")
+        if row["role"] != "admin" and not row["member"]:
+            raise AccessDenied(f"{row['name']} is not assigned to project {row['project']!r}")
+        if row["archived_at"]:
+            raise AccessDenied(f"project {row['project']!r} is archived; an admin can restore it on the Setup page")
 
     def submit_label(
         self, project_id: int, item_id: int, annotator_id: int, value: int, *,
