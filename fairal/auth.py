@@ -28,6 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from fairal.errors import AccessDenied, AuthError  # noqa: F401 (defined there, named here too)
+from fairal.text import check_name
 
 __all__ = [
     "AccessDenied",
@@ -80,10 +81,7 @@ def _check_password(password: str) -> None:
 
 
 def _check_name(name: str) -> str:
-    name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > 100 or any(ch in name for ch in "\r\n\t\x00"):
-        raise AuthError("a user name needs 1–100 characters and no line breaks or tabs")
-    return name
+    return check_name(name, "user name", error=AuthError)  # no control or bidi characters (fairal.text)
 
 
 def create_account(store, name: str, password: str, *, role: str = "annotator", by: User | None = None) -> User:

@@ -119,7 +119,8 @@ def _dataset_of(args):
     if args.csv:
         if not (args.label and args.sensitive):
             raise ValueError("--csv needs --label and --sensitive (the label and sensitive column names)")
-        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
+        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive,
+                        id_column=args.id_column, max_bytes=args.max_csv_bytes, max_rows=args.max_csv_rows)
     return load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
 
 
@@ -387,6 +388,14 @@ def _add_data_flags(parser) -> None:
     parser.add_argument("--label", help="label column of --csv")
     parser.add_argument("--positive", help="positive label value of --csv (optional)")
     parser.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    parser.add_argument("--id-column", default=None,
+                        help="column of --csv with a unique whole-number id per row (a repeated id is refused); "
+                             "default: the rows are numbered 0, 1, 2, … and every other column is a feature")
+    parser.add_argument("--max-csv-bytes", type=int, default=None,
+                        help="refuse a larger --csv file before reading it (default: $FAIRAL_MAX_CSV_BYTES, "
+                             "else 104857600 = 100 MiB)")
+    parser.add_argument("--max-csv-rows", type=int, default=None,
+                        help="refuse a --csv file with more data rows (default: $FAIRAL_MAX_CSV_ROWS, else 500000)")
 
 
 def _add_meta_config_flags(parser) -> None:
@@ -472,14 +481,16 @@ def _cmd_users_add(args) -> int:
 
     with Store(args.db) as store:
         projects = []
-        for project in args.project or []:
+        for project in args.project or []:  # every project is checked before anything is written
             row = store.project_by_name(project)
             if row is None:
                 raise ValueError(f"no project named {project!r}")
             projects.append(int(row["id"]))
-        account = auth.create_account(store, args.name, _password(args.name), role=args.role, by=_cli_admin())
-        for project_id in projects:
-            auth.assign(store, project_id, account.id, by=_cli_admin())
+        password = _password(args.name)
+        with store.transaction():  # the account and its assignments, or nothing (a rerun then works)
+            account = auth.create_account(store, args.name, password, role=args.role, by=_cli_admin())
+            for project_id in projects:
+                auth.assign(store, project_id, account.id, by=_cli_admin())
     print(f"created {account.role} {account.name!r}")
     return 0
 
@@ -518,11 +529,13 @@ def _cmd_users_remove(args) -> int:
 
 def _cmd_users_list(args) -> int:
     from fairal.store import Store
+    from fairal.text import escape
 
     with Store(args.db) as store:
         for a in store.annotators():
-            projects = ", ".join(p["name"] for p in store.member_projects(a["id"]))
-            print(f"{a['name']}\t{a['role']}\t{'password' if a['has_password'] else 'no password'}\t{projects}")
+            projects = ", ".join(escape(p["name"]) for p in store.member_projects(a["id"]))
+            # escaped: a name stored before names were checked must not reach the terminal as BEL or ESC
+            print(f"{escape(a['name'])}\t{a['role']}\t{'password' if a['has_password'] else 'no password'}\t{projects}")
     return 0
 
 

@@ -42,6 +42,7 @@ from fairal.panda.strategy import (
     policy_ref,
 )
 from fairal.strategies import STRATEGIES, make_strategy
+from fairal.text import check_name
 from fairal.trainers import TRAINERS, USES_VALIDATION
 
 __all__ = [
@@ -130,6 +131,7 @@ class CsvSource:
 def _validate(settings: ProjectSettings) -> None:
     if not settings.name.strip():
         raise ProjectError("the project needs a name")
+    check_name(settings.name, "project name", max_length=200, error=ProjectError)  # no bidi/control characters
     if settings.strategy not in STRATEGIES:
         raise ProjectError(f"strategy must be one of {sorted(STRATEGIES)}, got {settings.strategy!r}")
     unknown = [t for t in settings.trainers if t not in TRAINERS]

@@ -10,7 +10,8 @@ trainer) pair in the store, trains, evaluates on the test set, records a
 model version and curve point, and re-ranks the pool when the strategy
 follows the model. Claims make two workers (or a restarted one) never train
 two versions of one trainer at once; a claim left by a killed worker is
-taken over once stale. Everything the worker knows is in the store, so it
+taken over at once when its process is gone (the claim names its host and pid, as the lock file
+does), and otherwise once stale. Everything the worker knows is in the store, so it
 resumes after a crash or restart, and Streamlit reruns never touch it.
 
 One worker per database file runs at a time: it holds an exclusive lock on
@@ -34,9 +35,10 @@ from pathlib import Path
 
 from fairal.projects import Project, open_project
 from fairal.store import Store
+from fairal.text import escape
 from fairal.trainers import USES_VALIDATION
 
-__all__ = ["Retrainer", "ensure_worker", "worker_running", "stop_worker", "lock_path"]
+__all__ = ["Retrainer", "ensure_worker", "worker_running", "stop_worker", "lock_path", "process_gone"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,28 @@ STALE_JOB_SECONDS = 600.0
 
 def lock_path(db_path: str | os.PathLike) -> Path:
     return Path(f"{db_path}.worker.lock")
+
+
+def process_gone(owner: str) -> bool:
+    """Whether the worker named ``owner`` (``host:pid``, as :class:`Retrainer` names itself) is gone:
+    it ran on this host and no process with its pid runs (or only its zombie, killed but not yet
+    reaped by its parent). A worker of another host, or an owner of another form, is never called gone."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: it runs
+        return False
+    try:  # Linux: a killed child its parent has not reaped yet is a zombie ("Z"), not a worker
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _seconds_since(iso: str | None) -> float:
@@ -100,14 +124,16 @@ class Retrainer:
 
     def train(self, store, project: Project, trainer: str) -> dict | None:
         """Claim, train, record, release; None when another worker holds the claim."""
-        if not store.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS):
+        if not store.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS,
+                                    holder_gone=process_gone):
             return None
         beating = threading.Event()
 
         def heartbeat():  # keeps a long fit's claim fresh
             with Store(self.db_path) as own:
                 while not beating.wait(HEARTBEAT_SECONDS):
-                    own.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS)
+                    own.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS,
+                                       holder_gone=process_gone)
 
         thread = threading.Thread(target=heartbeat, daemon=True) if store.path else None
         if thread:
@@ -115,8 +141,8 @@ class Retrainer:
         try:
             step = project.train_step(store, trainer, extra={"worker": self.owner})
             recorded = step.recorded
-            logger.info("project %s: %s trained on %d labels in %.2f s (version %s)", project.name, trainer,
-                        recorded["budget"], step.fit_seconds, recorded.get("model_version_id"))
+            logger.info("project %s: %s trained on %d labels in %.2f s (version %s)", escape(project.name),
+                        trainer, recorded["budget"], step.fit_seconds, recorded.get("model_version_id"))
             return recorded
         finally:
             beating.set()
@@ -165,7 +191,7 @@ class Retrainer:
                         if result is not None:
                             recorded.append(result)
             except Exception:  # one broken project must not stop the others
-                logger.exception("worker: project %s failed", row.get("name"))
+                logger.exception("worker: project %s failed", escape(row.get("name")))
         return recorded
 
     def run(self) -> None:

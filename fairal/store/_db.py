@@ -152,6 +152,13 @@ class Connection:
                         conn.execute("ROLLBACK")
                     raise
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several store calls as one write transaction: all of them are kept, or none (an error
+        inside rolls every one back). Calls inside nest as savepoints."""
+        with self._write():
+            yield
+
     def _table(self, name: str) -> Table:
         """``self._db[name]``, typed as the table it is (fairal defines no views)."""
         return cast(Table, self._db[name])

@@ -4,6 +4,7 @@ policy jobs for the background worker."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -73,12 +74,15 @@ class ModelsArea(Connection):
 
     # ----------------------------------------------------- training claims
 
-    def claim_training(self, project_id: int, trainer: str, owner: str, *, stale_seconds: float = 300) -> bool:
+    def claim_training(self, project_id: int, trainer: str, owner: str, *, stale_seconds: float = 300,
+                       holder_gone: Callable[[str], bool] | None = None) -> bool:
         """Take the right to train ``trainer`` for the project; False while someone else holds it.
 
         A claim whose holder has not refreshed it for ``stale_seconds`` (a
-        killed worker) is taken over. So two versions of one trainer are
-        never trained at once, whatever the number of workers.
+        killed worker) is taken over, and so is one whose holder
+        ``holder_gone(owner)`` says is no longer running (its process is gone:
+        taken over at once). So two versions of one trainer are never trained
+        at once, whatever the number of workers.
         """
         now = datetime.now(UTC)
         stale = (now - timedelta(seconds=float(stale_seconds))).isoformat(timespec="microseconds")
@@ -86,7 +90,8 @@ class ModelsArea(Connection):
             self._require_project(project_id)
             holder = self._row("SELECT owner, heartbeat_at FROM training_claims WHERE project_id = ? AND trainer = ?",
                                [project_id, trainer])
-            if holder is not None and holder["owner"] != owner and holder["heartbeat_at"] > stale:
+            if (holder is not None and holder["owner"] != owner and holder["heartbeat_at"] > stale
+                    and not (holder_gone is not None and holder_gone(holder["owner"]))):
                 return False
             self._db.execute(
                 "INSERT INTO training_claims (project_id, trainer, owner, heartbeat_at) VALUES (?, ?, ?, ?) "
