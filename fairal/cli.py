@@ -119,8 +119,7 @@ def _dataset_of(args):
     if args.csv:
         if not (args.label and args.sensitive):
             raise ValueError("--csv needs --label and --sensitive (the label and sensitive column names)")
-        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive,
-                        id_column=args.id_column, max_bytes=args.max_csv_bytes, max_rows=args.max_csv_rows)
+        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
     return load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
 
 
@@ -388,14 +387,6 @@ def _add_data_flags(parser) -> None:
     parser.add_argument("--label", help="label column of --csv")
     parser.add_argument("--positive", help="positive label value of --csv (optional)")
     parser.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
-    parser.add_argument("--id-column", default=None,
-                        help="column of --csv with a unique whole-number id per row (a repeated id is refused); "
-                             "default: the rows are numbered 0, 1, 2, … and every other column is a feature")
-    parser.add_argument("--max-csv-bytes", type=int, default=None,
-                        help="refuse a larger --csv file before reading it (default: $FAIRAL_MAX_CSV_BYTES, "
-                             "else 104857600 = 100 MiB)")
-    parser.add_argument("--max-csv-rows", type=int, default=None,
-                        help="refuse a --csv file with more data rows (default: $FAIRAL_MAX_CSV_ROWS, else 500000)")
 
 
 def _add_meta_config_flags(parser) -> None:
