@@ -11,7 +11,7 @@ function that writes takes the acting user and checks they are an admin.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 import pandas as pd
@@ -28,25 +28,47 @@ __all__ = ["import_crowd_csv", "remove_crowd_file", "imported_files", "answer_so
 SOURCES = ("all", "app", "crowd")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _numeric_item_ids(item_ids: pd.Series, filename: str) -> list[int]:
+    """The item ids as ints, or a CrowdDataError naming those that are not integers SQLite can hold."""
+    values: list[int] = []
+    bad: list[str] = []
+    for text in item_ids.astype(str).str.strip():
+        try:
+            value = int(text)
+        except ValueError:
+            bad.append(text)
+            continue
+        if not _INT64[0] <= value <= _INT64[1]:
+            bad.append(text)
+        values.append(value)
+    if bad:
+        raise crowd.CrowdDataError(f"{filename}: item ids must be the project's numeric item ids; got "
+                                   f"{bad[:5]}{' and more' if len(bad) > 5 else ''}")
+    return values
+
+
 def import_crowd_csv(store, project_id: int, data: bytes, *, by: User, filename: str = "crowd.csv",
-                     format: str = "auto", max_bytes: int = 20_000_000) -> int:
+                     format: str = "auto", columns: Mapping[str, str] | None = None,
+                     max_bytes: int = 20_000_000) -> int:
     """Read a long- or wide-form crowd CSV (:func:`fairal.crowd.read_answers`) into the project.
 
     The answers must be on the project's scale and name items of the
-    project (numeric item ids); all rows are stored or none. Returns the
-    number of answers imported.
+    project (numeric item ids); all rows are stored or none. ``columns``
+    maps the roles ``item``/``worker``/``answer`` to the file's column
+    names (in a wide file, the stems of the numbered columns), e.g.
+    ``{"item": "example_idx", "answer": "ans"}`` for FR-Train's published
+    files. Error messages name the file as ``filename``. Returns the number
+    of answers imported.
     """
     require_admin(by)
     project = store.project(project_id)
     scale = (project.get("config") or {}).get("scale", "binary")
     answers = crowd.read_answers(data, format=cast(Literal["auto", "long", "wide"], format), scale=scale,
-                                 max_bytes=max_bytes)
-    try:
-        item_ids = answers["item_id"].astype(str).str.strip().astype("int64")
-    except ValueError:
-        bad = [i for i in answers["item_id"].astype(str) if not i.strip().lstrip("-").isdigit()][:5]
-        raise crowd.CrowdDataError(f"{filename}: item ids must be the project's numeric item ids; "
-                                   f"got {bad}") from None
+                                 columns=columns, name=filename, max_bytes=max_bytes)
+    item_ids = _numeric_item_ids(answers["item_id"], filename)
     rows = [{"item_id": int(i), "worker_id": str(w), "answer": int(a), "position": int(p)}
             for i, w, a, p in zip(item_ids, answers["worker_id"], answers["answer"], answers["position"])]
     return store.add_crowd_answers(project_id, rows, source=filename)

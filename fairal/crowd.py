@@ -94,12 +94,15 @@ AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene")
 #: Default column names of a long file, matched case-insensitively, in
 #: order of preference.
 _LONG_COLUMN_NAMES = {
-    "item": ("item_id", "item", "id", "task_id", "task", "question_id", "question", "example_id"),
+    "item": ("item_id", "item", "id", "task_id", "task", "question_id", "question", "example_id", "example_idx"),
     "worker": ("worker_id", "worker", "annotator_id", "annotator", "rater_id", "rater", "user_id"),
     "answer": ("answer", "label", "value", "response", "rating"),
 }
-_WIDE_ANSWER = re.compile(r"^answer_(\d+)$")
-_WIDE_WORKER = re.compile(r"^worker(?:_id)?_(\d+)$")
+#: Default stems of a wide file's numbered columns (``answer_1``, ``ans_1``; ``worker_id_1``, ``worker_1``),
+#: in order of preference; FR-Train's published crowd files use ``ans_k``.
+_WIDE_STEMS = {"answer": ("answer", "ans"), "worker": ("worker_id", "worker")}
+#: Keys of the ``columns`` mapping :func:`read_answers` accepts.
+COLUMN_ROLES = ("item", "worker", "answer")
 _INTEGER = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 #: First bytes of binary files people upload by mistake instead of a CSV.
 _BINARY_SIGNATURES = {
@@ -150,11 +153,12 @@ def to_binary(answers: Iterable[int] | pd.Series | np.ndarray, scale: str) -> np
 # --------------------------------------------------------------------------
 
 
-def _source_bytes(source: str | os.PathLike | bytes | IO[Any], max_bytes: int) -> tuple[bytes | str, str]:
+def _source_bytes(source: str | os.PathLike | bytes | IO[Any], max_bytes: int,
+                  given_name: str | None = None) -> tuple[bytes | str, str]:
     """The raw content (bytes, or str for a text-mode file) and a name for messages."""
     too_large = "{name} is larger than max_bytes={max:,} bytes ({size}); split it or raise max_bytes"
     if isinstance(source, (bytes, bytearray, memoryview)):
-        content, name = bytes(source), "input"
+        content, name = bytes(source), given_name or "input"
         if len(content) > max_bytes:
             raise CrowdDataError(too_large.format(name=name, max=max_bytes, size=f"{len(content):,} bytes"))
         return content, name
@@ -221,12 +225,15 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[list[str]], list[i
     if not text.strip():
         raise CrowdDataError(f"{name} is empty: expected a header line and rows of answers")
     header_line = text.lstrip("\r\n").split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_line))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(header_line), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
+    previous_line = 0  # the physical line the last record ended on
     try:
         header: list[str] | None = None
         for row in reader:
+            _check_one_line(row, previous_line, reader.line_num, name)
+            previous_line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank line
             cells = [cell.strip() for cell in row]
@@ -243,6 +250,11 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[list[str]], list[i
             rows.append(cells + [""] * (len(header) - len(cells)))
             lines.append(reader.line_num)
     except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            raise CrowdDataError(
+                f"{name} is not a well-formed CSV: a quoted field opened on line {previous_line + 1} is never "
+                f'closed (an unbalanced " quote), so the rest of the file would be read into it'
+            ) from None
         raise CrowdDataError(
             f"{name} is not a well-formed CSV (line {reader.line_num}): {err}"
         ) from None
@@ -254,6 +266,16 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[list[str]], list[i
     if duplicates:
         raise CrowdDataError(f"{name} has duplicate column names (case-insensitive): {duplicates}")
     return header, rows, lines
+
+
+def _check_one_line(row: list[str], previous_line: int, line: int, name: str) -> None:
+    """Refuse a record whose quoted field runs over several lines: ids and answers never hold line breaks,
+    and such a field is nearly always an unbalanced quote that swallowed the rows after it."""
+    if any("\n" in cell or "\r" in cell for cell in row):
+        raise CrowdDataError(
+            f"{name} is not a well-formed CSV: a quoted field opened on line {previous_line + 1} runs on to line "
+            f'{line} (an unbalanced " quote?); ids and answers cannot contain line breaks'
+        )
 
 
 def _find_column(header: Sequence[str], requested: str | None, role: str, name: str) -> int:
@@ -298,20 +320,34 @@ def _long_records(
     )
 
 
+def _numbered_columns(header: Sequence[str], stem: str) -> dict[int, int]:
+    """``{k: column index}`` of the columns named ``<stem>_<k>`` (case-insensitive; ``stem`` may end in ``_``)."""
+    pattern = re.compile(rf"^{re.escape(stem.lower().removesuffix('_'))}_(\d+)$")
+    return {int(m[1]): i for i, c in enumerate(header) if (m := pattern.match(c.lower()))}
+
+
+def _wide_stem(header: Sequence[str], requested: str | None, role: str) -> str:
+    """The stem of the numbered ``role`` columns: the one requested, else the first default stem present."""
+    candidates = (requested,) if requested is not None else _WIDE_STEMS[role]
+    return next((stem for stem in candidates if _numbered_columns(header, stem)), candidates[0])
+
+
 def _wide_records(
-    header: list[str], rows: list[list[str]], lines: list[int], name: str, item_column: str | None
+    header: list[str], rows: list[list[str]], lines: list[int], name: str, item_column: str | None,
+    answer_stem: str | None = None, worker_stem: str | None = None,
 ) -> pd.DataFrame:
     """One record per filled answer_k/worker_id_k pair, row by row and k by k (file order)."""
-    lowered = [column.lower() for column in header]
-    answers = {int(m[1]): i for i, c in enumerate(lowered) if (m := _WIDE_ANSWER.match(c))}
-    workers = {int(m[1]): i for i, c in enumerate(lowered) if (m := _WIDE_WORKER.match(c))}
+    answer_stem, worker_stem = _wide_stem(header, answer_stem, "answer"), _wide_stem(header, worker_stem, "worker")
+    answers, workers = _numbered_columns(header, answer_stem), _numbered_columns(header, worker_stem)
     unmatched = sorted(set(answers) ^ set(workers))
     if unmatched:
         k = unmatched[0]
-        present, missing = (f"answer_{k}", f"worker_id_{k}") if k in answers else (f"worker_id_{k}", f"answer_{k}")
+        a_name, w_name = f"{answer_stem.removesuffix('_')}_{k}", f"{worker_stem.removesuffix('_')}_{k}"
+        present, missing = (a_name, w_name) if k in answers else (w_name, a_name)
         raise CrowdDataError(f"{name}: column {present} has no matching {missing} column")
     if not answers:
-        raise CrowdDataError(f"{name}: missing answer columns: a wide file needs answer_1, worker_id_1, ...")
+        raise CrowdDataError(f"{name}: missing answer columns: a wide file needs {answer_stem}_1, "
+                             f"{worker_stem}_1, ... (found columns {list(header)})")
     item = _find_column(header, item_column, "item", name)
     records: list[tuple[str, str, str, int, str]] = []
     for row, line in zip(rows, lines):
@@ -389,6 +425,8 @@ def read_answers(
     item_column: str | None = None,
     worker_column: str | None = None,
     answer_column: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    name: str | None = None,
     max_bytes: int = 20_000_000,
 ) -> pd.DataFrame:
     """Crowd answers from a CSV file as one tidy frame, one row per answer.
@@ -396,51 +434,66 @@ def read_answers(
     Parameters
     ----------
     source : path, bytes or file-like
-        A path (a ``str`` is always a path, never CSV text), the file's bytes,
-        or an open file in binary or text mode (a Streamlit upload). The text
-        must be UTF-8; a BOM is accepted. Other encodings are refused rather
-        than guessed, see :func:`_decode`. Comma-separated, or ``;``/tab when
-        the header line holds no comma.
+        A path (a ``str`` is always a path), bytes, or an open file (a
+        Streamlit upload); UTF-8 (BOM accepted, see :func:`_decode`); commas,
+        or ``;``/tab when the header line holds no comma.
     format : {"auto", "long", "wide"}, default="auto"
-        ``long``: one row per answer with an item id, a worker id and the
-        answer. ``wide``: one row per item with an item id column and the
-        pairs ``answer_1``/``worker_id_1`` ... ``answer_N``/``worker_id_N``
-        (``worker_1`` is accepted too), as published crowd data sets are laid
-        out; an item's k-th pair left blank means it has no k-th answer.
-        ``auto`` reads a file as wide when it has an ``answer_1`` column.
+        ``long``: one row per answer (item id, worker id, answer). ``wide``:
+        one row per item, an item id column and numbered pairs
+        ``answer_k``/``worker_id_k`` (also ``ans_k``, ``worker_k``); a blank
+        k-th pair means no k-th answer. ``auto``: wide when numbered columns exist.
     scale : {"binary", "confidence4"}, default="binary"
         Allowed answers: 0/1, or FR-Train's 1-4 confidence scale.
     item_column, worker_column, answer_column : str, optional
-        Column names; matched exactly, then case-insensitively. By default
-        the first present of common spellings (``item_id``, ``item``, ``id``,
-        ``task``...; ``worker_id``, ``worker``, ``annotator``...; ``answer``,
-        ``label``, ``value``...). Wide files take only ``item_column``.
+        Column names, matched case-insensitively; by default the first present
+        of common spellings (``item_id``, ``task``, ``example_idx``...;
+        ``worker_id``, ``annotator``...; ``answer``, ``label``...). In a wide
+        file worker and answer name the *stems*: ``ans`` reads ``ans_1``, ...
+    columns : mapping, optional
+        The same as ``{"item": ..., "worker": ..., "answer": ...}`` (any
+        subset), e.g. ``{"item": "example_idx", "answer": "ans"}``; not
+        together with the ``*_column`` arguments.
+    name : str, optional
+        The file's name in messages (default: the path's or upload's; "input").
     max_bytes : int, default=20_000_000
         Larger input is refused before it is parsed.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``item_id`` and ``worker_id`` (str, stripped, kept verbatim
-        otherwise: ``"007"`` and ``"=1+1"`` stay as typed), ``answer`` (int)
-        and ``position``: the 0-based order of the answer among its item's
-        answers, in file order (wide: ``answer_1`` before ``answer_2``); the
-        aggregators' ``max_answers`` counts it (see the module docstring).
+    Returns ``item_id`` and ``worker_id`` (str, stripped, otherwise verbatim:
+    ``"007"``, ``"=1+1"``), ``answer`` (int) and ``position`` (0-based order
+    among the item's answers, in file order; ``max_answers`` counts it).
 
-    Raises
-    ------
-    CrowdDataError
-        Naming the file and, where there is one, the line (the header is
-        line 1) and column; the module docstring lists what is refused.
+    Bad input raises :class:`CrowdDataError` naming the file, the line (the
+    header is line 1) and column; the module docstring lists what is refused.
     """
     _check_read_options(format, scale)
-    content, name = _source_bytes(source, max_bytes)
+    item_column, worker_column, answer_column = _column_options(columns, item_column, worker_column, answer_column)
+    content, source_name = _source_bytes(source, max_bytes, name)
+    name = name or source_name
     header, rows, lines = _parse_csv(_decode(content, name), name)
     records, is_wide = _records(header, rows, lines, name, format, item_column, worker_column, answer_column)
     answers = _validate(records, name, scale)
     logger.info("read %d answers on %d items by %d workers from %s (%s format)", len(answers),
                 answers.item_id.nunique(), answers.worker_id.nunique(), name, "wide" if is_wide else "long")
     return answers
+
+
+def _column_options(columns: Mapping[str, str] | None, item: str | None, worker: str | None,
+                    answer: str | None) -> tuple[str | None, str | None, str | None]:
+    """(item, worker, answer) column names from ``columns`` or the three ``*_column`` arguments."""
+    if columns is None:
+        return item, worker, answer
+    if not isinstance(columns, Mapping):
+        raise CrowdDataError(f"columns must be a mapping like {{'item': 'example_idx'}}, got {type(columns).__name__}")
+    unknown = sorted(set(columns) - set(COLUMN_ROLES))
+    if unknown:
+        raise CrowdDataError(f"columns has unknown keys {unknown}; use {', '.join(COLUMN_ROLES)}")
+    if any(value is not None for value in (item, worker, answer)):
+        raise CrowdDataError("give column names either as columns={...} or as item_column/worker_column/"
+                             "answer_column, not both")
+    blank = [role for role, value in columns.items() if not str(value).strip()]
+    if blank:
+        raise CrowdDataError(f"columns names a blank column for {blank}")
+    return (*(str(columns[r]).strip() if r in columns else None for r in COLUMN_ROLES),)  # type: ignore[return-value]
 
 
 def _check_read_options(format: str, scale: str) -> None:
@@ -453,15 +506,12 @@ def _records(header: list[str], rows: list[list[str]], lines: list[int], name: s
              item_column: str | None, worker_column: str | None,
              answer_column: str | None) -> tuple[pd.DataFrame, bool]:
     """The raw answer records of a long or wide file, and whether it was read as wide."""
-    is_wide = format == "wide" or (format == "auto" and "answer_1" in [c.lower() for c in header])
+    stems = [answer_column] if answer_column is not None else list(_WIDE_STEMS["answer"])
+    stems += [worker_column] if worker_column is not None else list(_WIDE_STEMS["worker"])
+    is_wide = format == "wide" or (format == "auto" and any(_numbered_columns(header, stem) for stem in stems))
     if not is_wide:
         return _long_records(header, rows, lines, name, item_column, worker_column, answer_column), False
-    if worker_column is not None or answer_column is not None:
-        raise CrowdDataError(
-            "worker_column and answer_column apply to long files; a wide file's answers "
-            "are in answer_1, worker_id_1, ... columns"
-        )
-    return _wide_records(header, rows, lines, name, item_column), True
+    return _wide_records(header, rows, lines, name, item_column, answer_column, worker_column), True
 
 
 def to_wide(answers: pd.DataFrame) -> pd.DataFrame:
@@ -898,10 +948,30 @@ def agreement(answers: pd.DataFrame, *, scale: str, min_shared: int = 10) -> dic
 # --------------------------------------------------------------------------
 
 
+_LINE_START = re.compile(r"([\r\n])(?=[=+\-@\t\r])")
+#: A quoted CSV field, or a record terminator outside one.
+_CSV_TOKEN = re.compile(r'"(?:[^"]|"")*"|\r\n')
+
+
 def _neutralise(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """``'`` before a formula start, at the start of the cell and after every line break inside it."""
+    if not isinstance(value, str):
+        return value
+    if "\r" in value or "\n" in value:
+        value = _LINE_START.sub(r"\1'", value)
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def _csv_text(table: pd.DataFrame) -> str:
+    """CSV with ``\n`` between records and every field that holds a CR or LF quoted.
+
+    Python's csv writer quotes a field only for the characters of its line
+    terminator, so with ``\n`` a lone ``\r`` went out unquoted and a
+    spreadsheet split the record there. Writing with ``\r\n`` quotes both;
+    the terminators outside quoted fields then become ``\n`` again.
+    """
+    text = table.to_csv(index=False, lineterminator="\r\n")
+    return _CSV_TOKEN.sub(lambda m: "\n" if m.group() == "\r\n" else m.group(), text)
 
 
 def export_table(
@@ -916,7 +986,10 @@ def export_table(
     a formula when the CSV is opened in Excel or LibreOffice. Following
     OWASP's CSV-injection advice, every *string* cell (and column name)
     starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
-    leading ``'``; numbers (``-2``) stay numbers. JSON gets the same
+    leading ``'``; numbers (``-2``) stay numbers. A cell holding a line
+    break (CR or LF) is quoted and every line inside it that starts like a
+    formula gets the ``'`` too, so ``w\r=1+1`` cannot become a live
+    ``=1+1`` cell in a program that splits records at a bare CR. JSON gets the same
     treatment because it is often converted to a sheet. A named index
     (``item_id``, ``worker_id``) is written as the first column. JSON is a
     list of records; missing values are empty cells / ``null``.
@@ -932,7 +1005,11 @@ def export_table(
         if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
             table[column] = values.map(_neutralise).astype(object)
     if format == "csv":
-        table.to_csv(path_or_buffer, index=False, lineterminator="\n")
+        text = _csv_text(table)
+        if isinstance(path_or_buffer, (str, os.PathLike)):
+            Path(path_or_buffer).write_text(text, encoding="utf-8", newline="")
+        else:
+            path_or_buffer.write(text)
     else:
         table.to_json(path_or_buffer, orient="records", force_ascii=False)
 

@@ -56,6 +56,9 @@ def test_bad_crowd_files_import_nothing(setup):
     cases = [
         (b"item_id,worker_id,answer\n999999999,w1,3\n", NotFoundError, "not in this project"),
         (b"item_id,worker_id,answer\nabc,w1,3\n", CrowdDataError, "numeric item ids"),
+        (b"item_id,worker_id,answer\n99999999999999999999,w1,3\n", CrowdDataError,
+         r"^crowd.csv: item ids must be the project's numeric item ids; got \['99999999999999999999'\]"),
+        (b"item_id,worker_id,answer\n1,w1,\n", CrowdDataError, "^crowd.csv: blank answer on line 2"),
         (good.replace(b",3\n", b",7\n", 1) if b",3\n" in good else b"item_id,worker_id,answer\n1,w,7\n",
          CrowdDataError, "scale"),
         (b"item,who\n1,2\n", CrowdDataError, "column"),
@@ -71,6 +74,20 @@ def test_bad_crowd_files_import_nothing(setup):
     with pytest.raises(ValueError, match="no answers"):
         clean_set.build_validation_set(store, pid, by=admin)
     assert store.validation_info(pid) is None
+
+
+def test_import_takes_a_column_mapping_and_names_the_file(setup):
+    store, admin, pid = setup
+    data, _ = crowd_csv(store, pid, n_items=20, answers=3, wide=True)
+    renamed = data.replace(b"item_id", b"example_idx").replace(b"answer_", b"ans_")
+    with pytest.raises(CrowdDataError, match="^amt_compas.csv: column worker_id_1 has no matching answer_1 column"):
+        clean_set.import_crowd_csv(store, pid, renamed.replace(b"ans_", b"rating_"), by=admin,
+                                   filename="amt_compas.csv")
+    n = clean_set.import_crowd_csv(store, pid, renamed.replace(b"ans_", b"rating_"), by=admin,
+                                   filename="amt_compas.csv", columns={"item": "example_idx", "answer": "rating"})
+    assert n == 60
+    clean_set.remove_crowd_file(store, pid, "amt_compas.csv", by=admin)
+    assert clean_set.import_crowd_csv(store, pid, renamed, by=admin, filename="amt2.csv") == 60  # ans_k by default
 
 
 def test_app_answers_and_quiz_answers_measure_workers(setup):

@@ -99,7 +99,10 @@ MALFORMED = {
     "wide all blank": (b"item_id,answer_1,worker_id_1\n1,,\n2,,\n", {}, "has no answers"),
     "unknown scale": (HEADER + b"1,a,1\n", {"scale": "likert7"}, "scale must be one of 'binary', 'confidence4'"),
     "unknown format": (HEADER + b"1,a,1\n", {"format": "xml"}, "format must be 'auto', 'long' or 'wide'"),
-    "long options on wide file": (WIDE_CSV, {"answer_column": "x"}, "apply to long files"),
+    "answer column not in a wide file": (WIDE_CSV, {"answer_column": "x"}, "column worker_id_1 has no matching x_1 column"),
+    "mapping with an unknown role": (LONG_CSV, {"columns": {"label": "answer"}}, "unknown keys ['label']"),
+    "mapping and column arguments": (LONG_CSV, {"columns": {"item": "item_id"}, "item_column": "item_id"},
+                                     "not both"),
 }
 
 
@@ -113,6 +116,48 @@ def test_malformed_input_raises_a_named_error(content, options, message):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CrowdDataError, match="answers.csv not found"):
         read_answers(tmp_path / "answers.csv")
+
+
+def _rows(n: int) -> bytes:
+    return b"item_id,worker_id,answer\n" + b"".join(b"%d,w%d,1\n" % (i, i) for i in range(1, n))
+
+
+def test_an_unbalanced_quote_is_reported_where_it_opens_not_as_a_blank_answer():
+    # 12.13: a quote opened on line 121 used to swallow the rest of the file and read as "blank answer".
+    content = _rows(120) + b'120,"w120,1\n121,w121,1\n122,w122,0\n'
+    with pytest.raises(CrowdDataError) as error:
+        read_answers(content, name="amt.csv")
+    message = str(error.value)
+    assert "blank answer" not in message
+    assert message.startswith("amt.csv is not a well-formed CSV: a quoted field opened on line 121 is never closed")
+
+
+def test_a_quoted_field_running_over_lines_is_refused():
+    content = _rows(5) + b'5,"w5,1\n6,w6",1\n'
+    with pytest.raises(CrowdDataError, match='opened on line 6 runs on to line 7 \\(an unbalanced " quote'):
+        read_answers(content)
+
+
+def test_messages_name_the_file_given_as_bytes():
+    with pytest.raises(CrowdDataError, match="^answers-2024.csv: blank answer on line 2"):
+        read_answers(b"item_id,worker_id,answer\n1,a,\n", name="answers-2024.csv")
+
+
+FRTRAIN_WIDE = (b"example_idx,ans_1,worker_1,ans_2,worker_2\n"
+                b"10,4,a,1,b\n11,2,b,,\n")
+
+
+def test_frtrain_style_wide_files_with_a_column_mapping():
+    # 12.13: FR-Train's published files use example_idx and ans_k; both are read without editing.
+    by_default = read_answers(FRTRAIN_WIDE, scale="confidence4")
+    mapped = read_answers(FRTRAIN_WIDE, scale="confidence4", columns={"item": "example_idx", "answer": "ans",
+                                                                      "worker": "worker"})
+    pd.testing.assert_frame_equal(by_default, mapped)
+    assert mapped[["item_id", "worker_id", "answer"]].values.tolist() == [["10", "a", 4], ["10", "b", 1],
+                                                                       ["11", "b", 2]]
+    renamed = FRTRAIN_WIDE.replace(b"ans_", b"rating_").replace(b"example_idx", b"row")
+    again = read_answers(renamed, scale="confidence4", format="wide", columns={"item": "row", "answer": "rating"})
+    pd.testing.assert_frame_equal(again, mapped)
 
 
 # --- aggregation ---------------------------------------------------------------
@@ -305,6 +350,21 @@ def test_json_export_neutralises_formulas_but_not_numbers():
     records = json.loads(buffer.getvalue())
     assert [r["item_id"] for r in records] == ["'=SUM(A1)", "'+1", "'-2+3", "'@x", "safe"]
     assert records[0]["score"] == -2
+
+
+def test_csv_export_quotes_bare_carriage_returns_and_neutralises_the_next_line(tmp_path):
+    # 12.14: "w\r=1+1" went out unquoted; a spreadsheet split the record and got a live =1+1 cell.
+    table = pd.DataFrame({"worker_id": ["w\r=1+1", "a\n@b", "ok"], "n": [1, 2, 3]})
+    path = tmp_path / "workers.csv"
+    crowd.export_table(table, path)
+    raw = path.read_bytes()
+    assert raw == b'worker_id,n\n"w\r\'=1+1",1\n"a\n\'@b",2\nok,3\n'
+    # Split at every CR or LF (what a careless importer does): no piece starts like a formula.
+    pieces = raw.decode().replace("\r", "\n").split("\n")
+    assert not [p for p in pieces if p.lstrip('"').startswith(("=", "+", "-", "@"))]
+    # A CSV reader gets the cells back, each neutralised line intact.
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert back["worker_id"].tolist() == ["w\r'=1+1", "a\n'@b", "ok"]
 
 
 def test_export_writes_the_item_index_as_a_column(tmp_path):
