@@ -4,11 +4,10 @@ from a built-in data set or a CSV."""
 import io
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from fairal.auth import AccessDenied
-from fairal.datasets import DatasetError, list_datasets, suggest_columns
+from fairal.datasets import DatasetError, list_datasets, read_csv_table, suggest_columns, suggest_id_column
 from fairal.metrics import DISPARITY_METRICS, LABELS
 from fairal.projects import (
     CsvSource,
@@ -27,6 +26,7 @@ from fairal.trainers import TRAINERS, USES_VALIDATION
 
 import panda_policies
 import state
+from literal import md
 
 store = state.page_store()
 user = state.require_admin_page(state.current_user(store))
@@ -85,7 +85,7 @@ def _edit_settings(project) -> None:
         class_names = None
         if len(project.dataset.classes) == 2:
             class_names = tuple(
-                column.text_input(f"Name of class {state.md(value)}", value=shown, key=f"setup_edit_class_{i}_{pid}")
+                column.text_input(f"Name of class {md(value)}", value=shown, key=f"setup_edit_class_{i}_{pid}")
                 for i, (column, value, shown) in enumerate(zip(st.columns(2), project.dataset.classes,
                                                                project.class_names)))
         submitted = st.form_submit_button("Save settings", type="primary")
@@ -99,9 +99,9 @@ def _edit_settings(project) -> None:
     try:
         update_project_settings(store, pid, changes, by=user)
     except FAILURES as error:
-        st.error(f"Nothing was changed: {state.md(error)}")
+        st.error(f"Nothing was changed: {md(error)}")
     else:
-        _done(f"Saved the settings of **{state.md(name.strip())}**.")
+        _done(f"Saved the settings of **{md(name.strip())}**.")
 
 
 def _archive_or_delete(project) -> None:
@@ -113,31 +113,32 @@ def _archive_or_delete(project) -> None:
         try:
             archive_project(store, pid, by=user)
         except FAILURES as error:
-            left.error(state.md(error))
+            left.error(md(error))
         else:
             _leave(pid)
-            _done(f"Archived **{state.md(project.name)}**.")
+            _done(f"Archived **{md(project.name)}**.")
     right.markdown("**Delete**: removes the project with all its labels, models and curves, for good.")
-    typed = right.text_input(f"Type the project name ({state.md(project.name)}) to delete it",
+    typed = right.text_input(f"Type the project name ({md(project.name)}) to delete it",
                              key=f"setup_delete_confirm_{pid}")
     if right.button("Delete for good", key=f"setup_delete_{pid}", icon=":material/delete_forever:",
                     disabled=not typed):
         try:
             delete_project(store, pid, confirm=typed, by=user)
         except FAILURES as error:
-            right.error(state.md(error))
+            right.error(md(error))
         else:
             _leave(pid)
-            _done(f"Deleted **{state.md(project.name)}**.")
+            _done(f"Deleted **{md(project.name)}**.")
 
 
 # --- the current project --------------------------------------------------------------
 current = state.project_picker(store, user, key="setup_project", label="Current project")
 if current is not None:
     row = current.row
-    st.caption(f"{state.md(row['dataset'])} · sensitive **{state.md(row['sensitive'])}** · strategy "
-               f"**{row['strategy']}** · trainers **{', '.join(row['trainers'])}** · budget **{row['budget']}** "
-               f"of a pool of **{len(current.pool):,}** items · {current.overlap} annotator(s) per item · "
+    st.caption(f"{md(row['dataset'])} · sensitive **{md(row['sensitive'])}** · strategy "
+               f"**{md(row['strategy'])}** · trainers **{md(', '.join(row['trainers']))}** · "
+               f"budget **{row['budget']}** of a pool of **{len(current.pool):,}** items · "
+               f"{current.overlap} annotator(s) per item · "
                f"{current.scale} answers · quiz rate {current.gold_rate:.0%} · "
                f"{len(store.members(current.id))} annotator(s) assigned")
     with st.expander("Edit settings", icon=":material/edit:"):
@@ -151,11 +152,11 @@ if st.toggle("Show archived projects", key="setup_show_archived"):
         st.caption("No project is archived.")
     for project in archived:
         left, middle, right = st.columns([3, 2, 1], vertical_alignment="center")
-        left.markdown(f"**{state.md(project['name'])}** · {state.md(project['dataset'])}")
+        left.markdown(f"**{md(project['name'])}** · {md(project['dataset'])}")
         middle.caption(f"archived {project['archived_at'][:16].replace('T', ' ')} UTC")
         if right.button("Restore", key=f"setup_restore_{project['id']}", icon=":material/unarchive:"):
             restore_project(store, int(project["id"]), by=user)
-            _done(f"Restored **{state.md(project['name'])}**.")
+            _done(f"Restored **{md(project['name'])}**.")
 
 st.divider()
 st.subheader("New project")
@@ -164,10 +165,11 @@ source = st.radio("Data", ["Built-in data set", "Upload a CSV"], horizontal=True
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _csv_columns(data: bytes) -> tuple[list, object, object]:
-    """The upload's columns and the suggested label and sensitive columns."""
-    frame = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
-    return list(frame.columns), *suggest_columns(frame)
+def _csv_columns(data: bytes) -> tuple[list, object, object, object]:
+    """The upload's columns and the suggested label, sensitive and id columns; a file load_csv
+    refuses (too large, not UTF-8, malformed, a column name twice) raises its DatasetError."""
+    frame, _ = read_csv_table(io.BytesIO(data))
+    return list(frame.columns), *suggest_columns(frame), suggest_id_column(frame)
 
 
 csv, summary, sensitive = None, None, None
@@ -187,26 +189,35 @@ else:
     if upload is not None:
         data = upload.getvalue()
         try:
-            columns, suggested_label, suggested_sensitive = _csv_columns(data)
-        except Exception as error:  # shown to the user; load_csv gives the precise reason on create
-            st.error(f"Could not read {state.md(upload.name)}: {state.md(error)}")
-    if columns:
+            columns, suggested_label, suggested_sensitive, suggested_id = _csv_columns(data)
+        except DatasetError as error:  # load_csv's own words: the same check, the same message
+            st.error(f"Could not read {md(upload.name)}: {md(error)}")
+    if columns and len(columns) < 2:
+        st.error(f"{md(upload.name)} has one column only: it needs a label and a sensitive column.")
+    elif columns:
         _follow("setup_csv_label", suggested_label if suggested_label in columns else columns[0], columns)
         label = st.selectbox("Label column", columns, key="setup_csv_label")
         others = [c for c in columns if c != label]
         _follow("setup_csv_sensitive", suggested_sensitive if suggested_sensitive in others else others[0], others)
         sensitive = st.selectbox("Sensitive column", others, key="setup_csv_sensitive")
+        id_options = [None] + [c for c in others if c != sensitive]
+        _follow("setup_csv_id", suggested_id if suggested_id in id_options else None, id_options)
+        id_column = st.selectbox("Id column (optional)", id_options, key="setup_csv_id",
+                                 format_func=lambda c: "none: number the rows 0, 1, 2, …" if c is None else c,
+                                 help="A column of unique whole numbers naming each row; it is neither shown nor "
+                                      "a feature. A file with a repeated id is refused.")
+        others = [c for c in others if c != id_column]
         if "setup_csv_display" in st.session_state:  # columns of another file, or the label now
             st.session_state["setup_csv_display"] = [c for c in st.session_state["setup_csv_display"] if c in others]
         shown = st.multiselect("Columns shown to annotators (all if empty)", others, key="setup_csv_display")
         positive = st.text_input("Positive label value (optional)", key="setup_csv_positive")
         csv = CsvSource(data=data, label=label, sensitive=sensitive,
                         display_columns=tuple(shown) or None, positive=positive.strip() or None,
-                        filename=upload.name)
+                        id_column=id_column, filename=upload.name)
         try:
             summary = preview(csv=csv)
         except DatasetError as error:
-            st.error(f"{state.md(upload.name)}: {state.md(error)}")
+            st.error(f"{md(upload.name)}: {md(error)}")
 
 class_names = None
 if summary is not None:
@@ -222,7 +233,7 @@ if summary is not None:
             st.session_state["setup_classes_of"] = summary.classes
         for i, (column, value) in enumerate(zip(st.columns(2), summary.classes)):
             _follow(f"setup_class_{i}", value)
-            column.text_input(f"Name of class {state.md(value)}", key=f"setup_class_{i}",
+            column.text_input(f"Name of class {md(value)}", key=f"setup_class_{i}",
                               help="What the annotators' answer key for this class says")
         typed = tuple(st.session_state[f"setup_class_{i}"].strip() for i in range(2))
         class_names = None if typed == summary.classes else typed
@@ -297,12 +308,12 @@ if st.button("Create project", type="primary", key="setup_create",
         with st.spinner("Splitting, training the first model and ranking the pool…"):
             project_id = create_project(store, settings, csv=csv, by=state.current_user(store))
     except AccessDenied as error:
-        st.error(f"Only admins create projects: {state.md(error)}")
+        st.error(f"Only admins create projects: {md(error)}")
     except (ProjectError, DatasetError, StoreError, ValueError) as error:
-        st.error(state.md(error))
+        st.error(md(error))
     else:
         state.set_current_project(project_id)
-        _done(f"Created **{state.md(name)}**. Assign annotators on the **Annotators** page, "
+        _done(f"Created **{md(name)}**. Assign annotators on the **Annotators** page, "
               "or go to **Label** to start.")
 
 # --- PANDA policies for the current project (app/panda_policies.py) ---------------

@@ -7,18 +7,20 @@ setting, and ``load_csv`` validates a user's upload.
 """
 
 from ._builtin import DATA_DIR, load_adult, load_compas, load_digits, load_german
-from ._csv import load_csv, suggest_columns
+from ._csv import CsvLimits, csv_limits, load_csv, read_csv_table, suggest_columns, suggest_id_column
 from ._dataset import Dataset, DatasetError
 from ._registry import list_datasets, load
 from ._splits import PandaSplit, TrainValidationTestSplit, panda_split, train_validation_test_split
 from ._synthetic import make_synthetic
 
 __all__ = [
+    "CsvLimits",
     "DATA_DIR",
     "Dataset",
     "DatasetError",
     "PandaSplit",
     "TrainValidationTestSplit",
+    "csv_limits",
     "list_datasets",
     "load",
     "load_adult",
@@ -28,6 +30,8 @@ __all__ = [
     "load_german",
     "make_synthetic",
     "panda_split",
+    "read_csv_table",
     "suggest_columns",
+    "suggest_id_column",
     "train_validation_test_split",
 ]

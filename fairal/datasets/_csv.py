@@ -11,18 +11,24 @@ dropped (logged, with their count); the file is rejected if fewer than
 two rows remain. Ids are checked before rows are dropped.
 
 What it refuses, with a :class:`DatasetError` whose message names the
-problem and the column: an empty, non-UTF-8 or malformed file; a missing
-column (the message lists the available ones); an empty label or sensitive
-column; a label with one value, or more than two without ``positive``; a
-single sensitive group; missing, non-integer or duplicate ids.
+problem and the column: a file over the size limit (checked before anything
+is parsed) or the row limit (counted while the rows are parsed; see
+:func:`csv_limits`); an empty, non-UTF-8 or malformed file; two columns of
+the same name; a missing column (the message lists the available ones); an
+empty label or sensitive column; a label with one value, or more than two
+without ``positive``; a single sensitive group; missing, non-integer or
+duplicate ids.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -32,7 +38,8 @@ import pandas as pd
 from ._dataset import Dataset, DatasetError
 from ._encode import encode_features
 
-__all__ = ["load_csv", "suggest_columns", "MAX_CATEGORIES"]
+__all__ = ["load_csv", "read_csv_table", "suggest_columns", "suggest_id_column", "csv_limits", "CsvLimits",
+           "MAX_CATEGORIES", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,45 +47,162 @@ logger = logging.getLogger(__name__)
 #: free text, ...) is shown in ``display`` but left out of ``X``.
 MAX_CATEGORIES = 100
 
+#: The limits a CSV must stay within unless the operator sets others: 100 MiB (Adult's two files
+#: are 5.3 MB) and 500,000 rows (a project keeps its data set in memory in every app process and
+#: the worker; a 7.6-million-row file took 6.2 GB and 338 s to become a project).
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_ROWS = 500_000
+#: The environment variables that set them (a positive whole number).
+MAX_BYTES_VARIABLE, MAX_ROWS_VARIABLE = "FAIRAL_MAX_CSV_BYTES", "FAIRAL_MAX_CSV_ROWS"
 
-def _read_text(source: str | os.PathLike | IO[Any]) -> tuple[str, str]:
-    """The file's text and a default data set name."""
+
+@dataclass(frozen=True)
+class CsvLimits:
+    """The largest CSV :func:`load_csv` reads: ``max_bytes`` of file, ``max_rows`` data rows."""
+
+    max_bytes: int
+    max_rows: int
+
+
+def _limit(given: int | None, variable: str, default: int) -> int:
+    if given is None:
+        text = os.environ.get(variable, "").strip().replace("_", "")
+        if not text:
+            return default
+        try:
+            given = int(text)
+        except ValueError:
+            raise DatasetError(f"{variable} must be a whole number, got {os.environ[variable]!r}") from None
+    if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+        raise DatasetError(f"the CSV limit {variable} must be a positive whole number, got {given!r}")
+    return given
+
+
+def csv_limits(max_bytes: int | None = None, max_rows: int | None = None) -> CsvLimits:
+    """The limits in force: the arguments where given, else the environment variables
+    ``FAIRAL_MAX_CSV_BYTES`` and ``FAIRAL_MAX_CSV_ROWS``, else :data:`DEFAULT_MAX_BYTES` and
+    :data:`DEFAULT_MAX_ROWS`."""
+    return CsvLimits(_limit(max_bytes, MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES),
+                     _limit(max_rows, MAX_ROWS_VARIABLE, DEFAULT_MAX_ROWS))
+
+
+def _size(n: int) -> str:
+    """``1,234 bytes``, ``4.5 MiB``."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    power = min(3, (n.bit_length() - 1) // 10)
+    return f"{n / 1024 ** power:,.1f} {('KiB', 'MiB', 'GiB')[power - 1]}"
+
+
+def _too_large(size: int | None, max_bytes: int) -> DatasetError:
+    """The refusal of a file of ``size`` bytes (None: an upload known only to be larger)."""
+    what = "larger than" if size is None else f"{_size(size)}, over"
+    return DatasetError(f"file is {what} the limit of {_size(max_bytes)} ({max_bytes:,} bytes); use a sample "
+                        f"of it, or ask the operator to raise {MAX_BYTES_VARIABLE} (--max-csv-bytes on the "
+                        "command line)", field="file")
+
+
+def _read_bytes(source: str | os.PathLike | IO[Any], max_bytes: int) -> tuple[bytes | str, str]:
+    """The file's content, never more than ``max_bytes`` + 1 read (a path's size is checked before
+    it is opened), and a default data set name."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
             raise DatasetError(f"CSV file {path} not found")
-        content: bytes | str = path.read_bytes()
-        name = path.stem
-    elif hasattr(source, "read"):
-        content = source.read()
-        name = Path(str(getattr(source, "name", "") or "uploaded")).stem or "uploaded"
-    else:
-        raise DatasetError(
-            f"source must be a path or a file-like object, got {type(source).__name__}"
-        )
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+        return path.read_bytes(), path.stem
+    if hasattr(source, "read"):
+        content = source.read(max_bytes + 1)
+        if len(content) > max_bytes:
+            raise _too_large(None, max_bytes)
+        return content, Path(str(getattr(source, "name", "") or "uploaded")).stem or "uploaded"
+    raise DatasetError(f"source must be a path or a file-like object, got {type(source).__name__}")
+
+
+def _read_text(source: str | os.PathLike | IO[Any], max_bytes: int) -> tuple[str, str]:
+    """The file's text and a default data set name."""
+    content, name = _read_bytes(source, max_bytes)
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError as err:
+            utf16 = " (it looks like UTF-16)" if content[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
             raise DatasetError(
-                f"file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at position "
+                f"file is not UTF-8 text{utf16} (byte 0x{err.object[err.start]:02x} at position "
                 f"{err.start}); save it as CSV UTF-8 and upload it again"
             ) from None
+    if "\x00" in content:
+        raise DatasetError(f"file holds a NUL character (position {content.index(chr(0))}): it is not a text CSV "
+                           "(a spreadsheet or another binary file?); save it as CSV UTF-8")
     return content.removeprefix("\ufeff"), name
 
 
-def _parse(text: str) -> pd.DataFrame:
+def _check_header(text: str) -> None:
+    """Refuse two columns of the same name (pandas would rename the second ``age.1``)."""
+    try:
+        header = next(csv.reader(io.StringIO(text), skipinitialspace=True), [])
+    except csv.Error as err:
+        raise DatasetError(f"file is not a well-formed CSV: its header line cannot be read ({err})") from None
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [f"{name!r} ({count} times)" for name, count in seen.items() if count > 1 and name.strip()]
+    if repeated:
+        raise DatasetError(f"the header names a column more than once: {', '.join(repeated)}; "
+                           "every column needs its own name", field="file")
+
+
+def _parser_message(err: Exception) -> str:
+    """pandas' tokenizer error in words: ``Expected 3 fields in line 4, saw 5``."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if found:
+        expected, line, saw = found.groups()
+        return (f"file is not a well-formed CSV: line {line} has {saw} fields where the header has {expected} "
+                "(a stray comma, or a value with a comma that is not in quotes?)")
+    found = re.search(r"EOF inside string starting at row (\d+)", str(err))
+    if found:
+        return (f"file is not a well-formed CSV: a quoted value that starts in data row {found.group(1)} "
+                "is never closed (a missing \")")
+    return f"file is not a well-formed CSV: {err}"
+
+
+def _parse(text: str, max_rows: int) -> pd.DataFrame:
     if not text.strip():
         raise DatasetError("file is empty: expected a header line and at least one row")
-    try:
-        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    _check_header(text)
+    try:  # parsing stops one row past the limit
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, nrows=max_rows + 1)
     except pd.errors.EmptyDataError:
         raise DatasetError("file is empty: expected a header line and at least one row") from None
-    except pd.errors.ParserError as err:
-        raise DatasetError(f"file is not a well-formed CSV: {err}") from None
+    except (pd.errors.ParserError, csv.Error) as err:
+        raise DatasetError(_parser_message(err)) from None
     if len(frame) == 0:
         raise DatasetError("file has a header but no rows")
+    if len(frame.columns) == 1:
+        separator = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
+        if separator is not None:
+            raise DatasetError(f"file has one column, {frame.columns[0]!r}: its values seem separated by "
+                               f"{separator!r}, not commas; save it as CSV (comma-separated)", field="file")
+    if len(frame) > max_rows:
+        raise DatasetError(f"file has more than {max_rows:,} rows, the limit; use a sample of it, or ask the "
+                           f"operator to raise {MAX_ROWS_VARIABLE} (--max-csv-rows on the command line)",
+                           field="file")
     return frame
+
+
+def read_csv_table(source: str | os.PathLike | IO[Any], *, max_bytes: int | None = None,
+                   max_rows: int | None = None) -> tuple[pd.DataFrame, str]:
+    """The file's rows as read, before any column is chosen, and a default data set name.
+
+    It refuses what :func:`load_csv` refuses about the file itself (over the limits of
+    :func:`csv_limits`, empty, not UTF-8, malformed, a column name twice), with the same messages:
+    what a form shows before the columns are chosen.
+    """
+    limits = csv_limits(max_bytes, max_rows)
+    text, name = _read_text(source, limits.max_bytes)
+    return _parse(text, limits.max_rows), name
 
 
 def _require_column(frame: pd.DataFrame, column: object, role: str) -> None:
@@ -179,35 +303,28 @@ def _binary_labels(
 
 
 def load_csv(
-    source: str | os.PathLike | IO[Any],
-    *,
-    label: str,
-    sensitive: str,
-    display_columns: Sequence[str] | None = None,
-    positive: object | None = None,
-    id_column: str | None = None,
-    include_sensitive: bool = False,
-    name: str | None = None,
+    source: str | os.PathLike | IO[Any], *, label: str, sensitive: str,
+    display_columns: Sequence[str] | None = None, positive: object | None = None, id_column: str | None = None,
+    include_sensitive: bool = False, name: str | None = None, max_bytes: int | None = None,
+    max_rows: int | None = None,
 ) -> Dataset:
     """A user's CSV file as a validated :class:`Dataset`.
 
     Parameters
     ----------
     source : path or file-like
-        A path (``str`` or ``PathLike``; a ``str`` is always a path, never CSV
-        text) or an open file in binary or text mode, such as a Streamlit
-        upload (``BytesIO``). The text must be UTF-8 (a BOM is accepted), with
-        a header line.
+        A path (``str`` or ``PathLike``; a ``str`` is always a path, never CSV text) or an open
+        file in binary or text mode, such as a Streamlit upload (``BytesIO``). The text must be
+        UTF-8 (a BOM is accepted), with a header line naming each column once.
     label : str
         Column to predict.
     sensitive : str
         Column holding the sensitive group; its values become ``group`` as
         strings (``1.0`` → ``"1"``). It needs at least two groups.
     display_columns : sequence of str, optional
-        Columns an annotator sees, in this order; the sensitive column is
-        appended if missing. The label must not be among them. Default: every
-        column but the label and the id column. ``X`` is built from all
-        feature columns either way.
+        Columns an annotator sees, in this order; the sensitive column is appended if missing. The
+        label must not be among them. Default: every column but the label and the id column. ``X``
+        is built from all feature columns either way.
     positive : optional
         The positive class (y = 1), compared as a string with the label
         values. With exactly two label values and no ``positive``, the value
@@ -215,16 +332,21 @@ def load_csv(
         ``"yes"`` over ``"no"``). With more than two values ``positive`` is
         required and y = (label == positive), every other value being 0.
     id_column : str, optional
-        Column of unique integer row ids; default ids are 0..n-1 (row order).
+        Column of unique integer row ids (neither shown nor a feature); default ids 0..n-1.
     include_sensitive : bool, default=False
         Keep the sensitive column in ``X``.
     name : str, optional
         Data set name; default the file name without extension.
+    max_bytes, max_rows : int, optional
+        Refuse a larger file (checked before parsing) or more data rows (counted while parsing);
+        default :func:`csv_limits` (``FAIRAL_MAX_CSV_BYTES`` / ``FAIRAL_MAX_CSV_ROWS``, else
+        100 MiB and 500,000 rows).
 
     The module docstring says how columns are encoded, which columns and rows
     are dropped, and every problem refused with a :class:`DatasetError`.
     """
-    frame, ids, default_name = _checked_frame(source, label, sensitive, display_columns, id_column)
+    frame, default_name = read_csv_table(source, max_bytes=max_bytes, max_rows=max_rows)
+    frame, ids = _checked_frame(frame, label, sensitive, display_columns, id_column)
     y, classes = _binary_labels(frame[label], label, positive)
     group = _groups(frame[sensitive], sensitive)
     numeric, categorical = _feature_columns(frame, label, sensitive, id_column, include_sensitive)
@@ -240,19 +362,15 @@ def load_csv(
     )
 
 
-def _checked_frame(source: str | os.PathLike | IO[Any], label: str, sensitive: str,
-                   display_columns: Sequence[str] | None,
-                   id_column: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """The file's rows that have a label and a group, their ids, and the default data set name.
+def _checked_frame(frame: pd.DataFrame, label: str, sensitive: str, display_columns: Sequence[str] | None,
+                   id_column: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The file's rows that have a label and a group, and their ids.
 
     Checks the columns and the ids, and drops empty columns and incomplete rows (both logged).
     """
-    text, default_name = _read_text(source)
-    frame = _parse(text)
     _check_columns(frame, label, sensitive, display_columns, id_column)
     frame = _drop_empty_columns(frame, id_column)
-    frame, ids = _complete_rows(frame, _ids(frame, id_column), label, sensitive)
-    return frame, ids, default_name
+    return _complete_rows(frame, _ids(frame, id_column), label, sensitive)
 
 
 def _check_columns(frame: pd.DataFrame, label: str, sensitive: str, display_columns: Sequence[str] | None,
@@ -262,6 +380,9 @@ def _check_columns(frame: pd.DataFrame, label: str, sensitive: str, display_colu
         _require_column(frame, column, role)
     if id_column is not None:
         _require_column(frame, id_column, "id")
+        if id_column in (label, sensitive):
+            raise DatasetError(f"the id column {id_column!r} cannot also be the label or sensitive column",
+                               field="id")
     if display_columns is not None:
         for column in display_columns:
             _require_column(frame, column, "display")
@@ -385,3 +506,15 @@ def suggest_columns(frame: pd.DataFrame) -> tuple[object | None, object | None]:
     if sensitive is None:
         sensitive = next((c for c in columns if c != label and 2 <= counts[c] <= MAX_SUGGESTED_GROUPS), None)
     return label, sensitive
+
+
+#: Column names that usually hold a row id (compared like :data:`LABEL_NAMES`).
+ID_NAMES = ("id", "row_id", "item_id", "record_id", "example_id", "person_id", "uid")
+
+
+def suggest_id_column(frame: pd.DataFrame) -> object | None:
+    """A column named like :data:`ID_NAMES` (``id``, ``row_id``, ...), else None: the first choice
+    for the id column, so that a file whose ``id`` column has duplicates is refused rather than
+    loaded with its ids as a feature."""
+    by_key = {_key(c): c for c in reversed(list(frame.columns))}
+    return next((by_key[n] for n in ID_NAMES if n in by_key), None)
