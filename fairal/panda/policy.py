@@ -26,6 +26,12 @@ Design notes:
   by the Set Transformer's induced set attention block (ISAB, Lee et al.
   2019): the items attend to m learned inducing points that attend to the
   items, O(N·m) instead of O(N²). Still permutation-equivariant.
+* :func:`block_logits` (for pools far larger than the policy was trained on):
+  the pool is shuffled (seeded) and cut into blocks of about ``block_size``
+  items, and each item attends only to its block: O(N·block) instead of
+  O(N²). With ``block_size`` = the trained task pool size every item sees a
+  context of the size (and, being a random sample, the make-up) the policy
+  was meta-trained on.
 
 Files: :func:`save_policy` / :func:`load_policy` write a torch file holding
 only tensors and JSON strings, read back with ``torch.load(weights_only=True)``
@@ -49,6 +55,7 @@ from fairal.errors import PolicyFileError  # noqa: F401 (defined there, named he
 
 __all__ = [
     "SetTransformerPolicy",
+    "block_logits",
     "PolicyFileError",
     "save_policy",
     "load_policy",
@@ -212,6 +219,42 @@ class SetTransformerPolicy(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One logit per item: ``(N, d) -> (N,)``, ``(batch, N, d) -> (batch, N)``."""
         return self.score(self.encode(x)).squeeze(-1)
+
+
+def _block_rows(n: int, block_size: int, order: torch.Tensor) -> list[torch.Tensor]:
+    """``order`` (a permutation of n) cut into ``ceil(n / block_size)`` blocks of sizes differing by at
+    most one: a list of at most two ``(blocks, size)`` index tensors (the larger blocks first)."""
+    n_blocks = -(-n // block_size)
+    size, extra = divmod(n, n_blocks)
+    cut = extra * (size + 1)
+    parts = [order[:cut].view(extra, size + 1)] if extra else []
+    return parts + [order[cut:].view(n_blocks - extra, size)]
+
+
+def block_logits(policy: SetTransformerPolicy, x: torch.Tensor, *, block_size: int, seed: int = 0,
+                 max_batch_items: int = 1 << 18) -> torch.Tensor:
+    """``policy``'s logits for a large pool ``x`` of shape ``(N, d)``, each item scored in the context
+    of a random block of about ``block_size`` pool items: ``(N,)``, O(N·block_size) time.
+
+    The blocks are a seeded random partition (``seed``); up to ``max_batch_items`` items go through
+    the encoder per batch. A pool of at most ``block_size`` items is one block: full attention.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (N, d), got {tuple(x.shape)}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    n = x.shape[0]
+    if n <= block_size:
+        return policy(x)
+    generator = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(n, generator=generator).to(x.device)
+    out = torch.empty(n, dtype=x.dtype, device=x.device)
+    for rows in _block_rows(n, block_size, order):
+        step = max(1, max_batch_items // rows.shape[1])
+        for start in range(0, rows.shape[0], step):
+            chunk = rows[start:start + step]
+            out[chunk.reshape(-1)] = policy(x[chunk]).reshape(-1).to(out.dtype)
+    return out
 
 
 # --------------------------------------------------------------------------- #
