@@ -8,6 +8,7 @@ from fairal.auth import AccessDenied, AuthError
 from fairal.store import StoreError
 
 import state
+from literal import md
 
 store = state.page_store()
 admin = state.require_admin_page(state.current_user(store))
@@ -36,11 +37,11 @@ with st.expander("Create an account", expanded=True, icon=":material/person_add:
             for project_id in assigned:
                 auth.assign(store, project_id, account.id, by=admin)
         except (AuthError, AccessDenied, StoreError) as error:
-            st.error(f"Could not create the account: {state.md(error)}")
+            st.error(f"Could not create the account: {md(error)}")
         else:
             st.session_state["ann_message"] = (
-                f"Created {account.role} **{state.md(account.name)}**"
-                + (f", assigned to {', '.join(state.md(projects[p]) for p in assigned)}." if assigned else "."))
+                f"Created {account.role} **{md(account.name)}**"
+                + (f", assigned to {', '.join(md(projects[p]) for p in assigned)}." if assigned else "."))
             st.rerun()
 
 # --- list ---------------------------------------------------------------------------
@@ -81,9 +82,9 @@ with assign_tab:
             for project_id in set(memberships[chosen]) - set(new):
                 auth.unassign(store, project_id, chosen, by=acting)
         except (AccessDenied, StoreError) as error:
-            st.error(f"Could not save: {state.md(error)}")
+            st.error(f"Could not save: {md(error)}")
         else:
-            st.session_state["ann_message"] = f"Saved the projects of **{state.md(account['name'])}**."
+            st.session_state["ann_message"] = f"Saved the projects of **{md(account['name'])}**."
             st.rerun()
 
 with role_tab:
@@ -96,9 +97,9 @@ with role_tab:
             try:
                 auth.set_role(store, chosen, role, by=state.current_user(store))
             except (AccessDenied, StoreError, ValueError) as error:
-                st.error(f"Could not change the role: {state.md(error)}")
+                st.error(f"Could not change the role: {md(error)}")
             else:
-                st.session_state["ann_message"] = f"**{state.md(account['name'])}** is now {role}."
+                st.session_state["ann_message"] = f"**{md(account['name'])}** is now {role}."
                 st.rerun()
 
 with password_tab:
@@ -113,7 +114,7 @@ with password_tab:
             try:
                 auth.set_password(store, chosen, first, by=admin)
             except (AuthError, AccessDenied, StoreError) as error:
-                st.error(f"Could not set the password: {state.md(error)}")
+                st.error(f"Could not set the password: {md(error)}")
             else:
-                st.session_state["ann_message"] = f"Set a new password for **{state.md(account['name'])}**."
+                st.session_state["ann_message"] = f"Set a new password for **{md(account['name'])}**."
                 st.rerun()

@@ -14,10 +14,11 @@ from fairal.research.simulate import read_simulation
 from fairal.trainers import USES_VALIDATION
 
 import state
+from literal import md
 
 store, _admin, project = state.admin_project_page("Curves", key="curves_project")
 st.caption(f"Evaluated on the project's held-out test set ({len(project.test):,} rows), "
-           f"sensitive attribute **{state.md(project.row['sensitive'])}**, strategy **{project.strategy_name}**, "
+           f"sensitive attribute **{md(project.row['sensitive'])}**, strategy **{project.strategy_name}**, "
            f"trainers **{', '.join(project.trainer_names)}**.")
 
 if state.worker_running():
@@ -63,11 +64,11 @@ if upload is not None:
         simulated = read_simulation(upload, dataset=project.row["dataset"], sensitive=project.row["sensitive"],
                                     metric=metric)
     except ValueError as error:  # a malformed or mismatched upload is reported, never raised
-        st.error(f"This simulation cannot be compared with the project: {state.md(error)}.")
+        st.error(f"This simulation cannot be compared with the project: {md(error)}.")
     else:
         if "sensitive" not in simulated.columns:
             st.caption("This file does not record its sensitive attribute (written by an older fairal): "
-                       f"make sure it measured {state.md(project.row['sensitive'])}.")
+                       f"make sure it measured {md(project.row['sensitive'])}.")
 
 
 #: Plotly's toolbar only while the pointer is over a chart: it otherwise covers legends and colour bars.
@@ -90,8 +91,8 @@ def headline(frame: pd.DataFrame) -> None:
     """One row per trainer: its latest point, so the numbers never jump between trainers."""
     rows = latest_per_trainer(frame)
     name = LABELS.get(metric, metric)
-    table = pd.DataFrame({"trainer": [state.md(t) for t in rows["trainer"]],
-                          "strategy": [state.md(t) for t in rows["strategy"]],
+    table = pd.DataFrame({"trainer": [md(t) for t in rows["trainer"]],
+                          "strategy": [md(t) for t in rows["strategy"]],
                           "labels": [f"{int(b):,}" for b in rows["budget"]],
                           "F-score": [f"{v:.3f}" for v in rows["f1"]],
                           "accuracy": [f"{v:.3f}" for v in rows["accuracy"]],
@@ -109,7 +110,7 @@ def forecasts(latest: pd.DataFrame) -> None:
                                         simulation=simulated, strategy=project.strategy_name,
                                         higher_is_better=metric in HIGHER_IS_BETTER,
                                         max_budget=len(project.pool))
-        text = f"**{state.md(trainer)}**: {forecast.message}"
+        text = f"**{md(trainer)}**: {forecast.message}"
         if forecast.more_labels:
             high = "no bound" if forecast.high is None else f"{forecast.high:,}"
             text += f" (80 % range {forecast.low:,}–{high})"

@@ -8,6 +8,7 @@ from fairal.labeling import LabelingSession
 from fairal.store import StoreError
 
 import state
+from literal import md
 
 store = state.page_store()
 user = state.current_user(store)
@@ -29,7 +30,7 @@ if session is None or st.session_state.get("label_session_key") != session_key:
     try:
         session = LabelingSession(store, project.id, user, retrain=retrain, project=project)
     except AccessDenied as error:
-        st.error(f"You cannot label this project: {state.md(error)}")
+        st.error(f"You cannot label this project: {md(error)}")
         st.stop()
     st.session_state["label_session"], st.session_state["label_session_key"] = session, session_key
 session.store = store  # sqlite connections are opened per script run
@@ -37,7 +38,7 @@ names, values = session.label_names, session.label_values
 
 
 def _name_of(value: int) -> str:
-    return state.md(names[values.index(value)] if value in values else value)
+    return md(names[values.index(value)] if value in values else value)
 
 
 def _guarded(action):
@@ -59,7 +60,7 @@ def _submit(item_id: int, value: int) -> None:
             expected = project.class_names[result["gold"]]
             st.session_state["label_toast"] = (
                 ("Quiz item: right!", ":material/check_circle:") if result["correct"] else
-                (f"Quiz item: the expected answer was “{state.md(expected)}”.", ":material/info:"))
+                (f"Quiz item: the expected answer was “{md(expected)}”.", ":material/info:"))
         st.session_state["label_last"] = f"Answered quiz item {item_id} as “{_name_of(value)}”."
         return
     st.session_state["label_last"] = f"Labeled item {item_id} as “{_name_of(value)}”."
@@ -80,7 +81,7 @@ def _undo() -> None:
                                       if item_id is not None else "Nothing to undo.")
 
 
-st.title(f"Label · {state.md(project.name)}")
+st.title(f"Label · {md(project.name)}")
 if "label_error" in st.session_state:
     st.error(st.session_state.pop("label_error"), icon=":material/error:")  # escaped when it was made
 if "label_toast" in st.session_state:
@@ -96,7 +97,7 @@ if "label_last" in st.session_state:
 try:
     item = session.next_item()
 except (AccessDenied, StoreError) as error:
-    st.error(f"No item for you: {state.md(error)}")
+    st.error(f"No item for you: {md(error)}")
     st.stop()
 
 if item is None:
@@ -110,12 +111,12 @@ if item is None:
     st.stop()
 
 dataset = project.dataset
-question = (f"What is the {dataset.label_name} of this person?"
-            if project.row["dataset"] in ("adult", "compas", "german") else f"{dataset.label_name}?")
+question = (f"What is the {md(dataset.label_name)} of this person?"  # a CSV's column name: escaped
+            if project.row["dataset"] in ("adult", "compas", "german") else f"{md(dataset.label_name)}?")
 st.markdown(f"**{question}**" + (" How sure are you?" if project.scale == "confidence4" else ""))
 # Table cells are Markdown: data values such as ">= 200 DM" are escaped to show as typed.
-table = pd.DataFrame({"attribute": [state.md(a) for a in item.display.index],
-                      "value": [state.md(v) for v in item.display.astype(str).values]})
+table = pd.DataFrame({"attribute": [md(a) for a in item.display.index],
+                      "value": [md(v) for v in item.display.astype(str).values]})
 st.table(table.set_index("attribute"), border="horizontal")
 
 if item.gold:
@@ -136,13 +137,13 @@ st.caption(reason)
 # Two classes: one row [answer, answer, skip, undo]; the 1–4 scale: its four answers get the row to themselves.
 answer_columns = st.columns(len(names) + 2 if len(names) <= 2 else len(names))
 for i, (value, name) in enumerate(zip(values, names)):
-    answer_columns[i].button(state.md(name), key=f"label_value_{i}", type="primary", shortcut=str(i + 1),
+    answer_columns[i].button(md(name), key=f"label_value_{i}", type="primary", shortcut=str(i + 1),
                              on_click=_submit, args=(item.item_id, value), width="stretch")
 action_columns = answer_columns[-2:] if len(names) <= 2 else st.columns(len(names))[:2]
 action_columns[0].button("Skip", key="label_skip", shortcut="S", on_click=_skip, args=(item.item_id,),
                          width="stretch")
 action_columns[1].button("Undo", key="label_undo", shortcut="U", on_click=_undo, width="stretch")
-st.caption("Keyboard: " + ", ".join(f"**{i + 1}** = {state.md(n)}" for i, n in enumerate(names))
+st.caption("Keyboard: " + ", ".join(f"**{i + 1}** = {md(n)}" for i, n in enumerate(names))
            + ", **S** = skip, **U** = undo your last label.")
 if retrain:
     st.caption("Models retrain after each label here (no background worker runs).")
