@@ -377,20 +377,21 @@ class Project:
         """(X, y, group) of the held-out test set every curve point is measured on."""
         return self.features[self.test], self.dataset.y[self.test], self.dataset.group[self.test]
 
-    def ranking(self, model: FittedModel | None, labels: dict[int, int]):
-        """(item_id, rank, score) for every unlabeled pool item, in the strategy's order."""
+    def ranking(self, model: FittedModel | None, labels: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, scores) of every unlabeled pool item, in the strategy's order (what
+        :meth:`fairal.store.Store.set_ranking` keeps)."""
         ids = self.dataset.ids
         labeled_ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
         unlabeled = self.pool[~np.isin(ids[self.pool], labeled_ids)]
         if len(unlabeled) == 0:
-            return []
+            return np.empty(0, dtype=np.int64), np.empty(0)
         labeled = np.concatenate([self.seed, self.positions(labels.keys())])
         y = np.concatenate([self.dataset.y[self.seed],
                             np.fromiter(labels.values(), dtype=np.int64, count=len(labels))])
         params = {"policy_path": self.policy_path} if self.strategy_name == PandaSampling.name else {}
         strategy = make_strategy(self.strategy_name, random_state=int(self.row["split_seed"]), **params)
         order, scores = strategy.rank(model, self.features, unlabeled, labeled, y, groups=self.dataset.group)
-        return [(int(ids[p]), rank, score) for rank, (p, score) in enumerate(zip(order.tolist(), scores.tolist()))]
+        return ids[order], np.asarray(scores, dtype=np.float64)
 
     def train_step(self, store, trainer_name: str, *, rerank: bool | None = None,
                    extra: dict | None = None) -> TrainingStep:
@@ -566,7 +567,7 @@ def use_policy(store, project_id: int, policy_path, *, by=None) -> None:
                            "create a new project to use another policy")
     store.set_project_strategy(project_id, PandaSampling.name, {"policy_path": ref})
     project = open_project(store, project_id)
-    store.set_ranking(project_id, project.ranking(None, project.training_labels(store)))
+    store.set_ranking(project_id, *project.ranking(None, project.training_labels(store)))
     logger.info("project %s now ranks with PANDA policy %s", project.name, ref)
 
 

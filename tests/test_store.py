@@ -197,7 +197,7 @@ def test_labeled_items_majority_vote_ties_go_to_most_recent(store, project):
 def test_next_items_follow_rank_with_unranked_last(store, ann):
     items = [{"item_id": i, "role": "pool"} for i in range(4)]
     project = make_project(store, items=items)
-    store.set_ranking(project, [(3, 0, 0.9), (1, 1, 0.5)])
+    store.set_ranking(project, [3, 1], [0.9, 0.5])
     assert [i["item_id"] for i in store.next_items(project, ann, limit=4)] == [3, 1, 0, 2]
 
 
@@ -218,8 +218,8 @@ def test_skips_of_another_annotator_do_not_reorder(store, project, ann):
 
 
 def test_set_ranking_with_unknown_item_changes_nothing(store, project):
-    with pytest.raises(NotFoundError, match=r"items \[999\] are not in project 1"):
-        store.set_ranking(project, [(0, 0, 1.0), (999, 1, 0.5)])
+    with pytest.raises(NotFoundError, match=r"items \[999\] are not pool items of project 1"):
+        store.set_ranking(project, [0, 999], [1.0, 0.5])
     assert store.items(project, role="pool")[0]["rank"] == 4
 
 

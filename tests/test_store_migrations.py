@@ -75,6 +75,8 @@ def test_an_old_file_is_upgraded_to_the_current_version_with_every_row(old, upgr
     assert store._schema_version() == SCHEMA_VERSION == read(path, "PRAGMA user_version")[0][0]
     counts = {t: read(path, f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables(path)}
     assert counts.pop("curve_metrics") == sum(v is not None for _, m in old["points"] for v in m.values())
+    added = {t: counts.pop(t) for t in set(counts) - set(old["counts"])}  # tables of later versions
+    assert {"rankings", "ranking_orders"} <= set(added) and set(added.values()) == {0}
     assert counts == old["counts"]
     assert read(path, "SELECT * FROM projects ORDER BY id") == old["projects"]
     assert read(path, "SELECT * FROM model_versions ORDER BY id") == old["models"]

@@ -18,7 +18,8 @@ transaction helper of ``_db`` (:class:`~fairal.store._db.Connection`):
 - ``schema``: the tables, ``SCHEMA_VERSION`` (``PRAGMA user_version``) and the forward
   migrations, one transaction per step, that opening an older file runs (a newer file is
   refused); why not sqlite-utils' own ``Migrations`` is said there;
-- ``projects``: projects, items, rankings, quiz (gold) sets, uploaded data files;
+- ``projects``: projects, items, quiz (gold) sets, uploaded data files;
+- ``rankings``: a pool's ranking as one versioned object, only its head in ``items.rank``;
 - ``labeling``: labels with their history and undo, skips, answer counts, quiz answers;
 - ``leases``: handing items to concurrent annotators;
 - ``accounts``: accounts, password hashes, sign-in sessions, memberships;
@@ -87,16 +88,19 @@ class Store(AccountsArea, LabelingArea, LeasesArea, CrowdArea, CurvesArea, Conne
             return inputs
 
     def record_training_step(self, project_id: int, *, item_scores: dict[int, float] | None = None,
-                             ranking: list[tuple[int, int | None, float | None]] | None = None,
+                             ranking: tuple | None = None,
                              **evaluation) -> dict:
         """What one training step writes, in one transaction: the model version and its curve point
         (:meth:`record_evaluation`, whose keyword arguments ``evaluation`` holds and whose record it
         returns), the trainer's per-label scores when there are any (:meth:`set_item_scores`) and the
-        pool's new ranking when given (:meth:`set_ranking`)."""
+        pool's new ranking when given, as ``(item_ids, scores)`` (:meth:`set_ranking`; checked before
+        the write lock is taken)."""
+        if ranking is not None:
+            ranking = self.check_ranking(project_id, *ranking)
         with self._write():
             recorded = self.record_evaluation(project_id, **evaluation)
             if item_scores:
                 self.set_item_scores(project_id, evaluation["trainer"], recorded["model_version_id"], item_scores)
             if ranking is not None:
-                self.set_ranking(project_id, ranking)
+                self._replace_ranking(project_id, *ranking)
         return recorded

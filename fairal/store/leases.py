@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fairal.store._db import Connection, _int, _now
+from fairal.store._db import _int, _now
+from fairal.store.rankings import RankingsArea
 
 
-class LeasesArea(Connection):
+class LeasesArea(RankingsArea):
     """Handing out items under a time-limited lock (see :meth:`lease_next_item`)."""
 
     def lease_next_item(
@@ -23,7 +24,8 @@ class LeasesArea(Connection):
         annotator's own live lease is returned again (a page reload does not
         skip an item). Order: items sent for review; items that already have
         answers or leases (partly labeled, when overlap > 1); fresh items in
-        the strategy's rank order (unranked last); finally the items this
+        the strategy's rank order (the ranked head of the stored ranking, extended a chunk at a time
+        when it is used up: :mod:`fairal.store.rankings`; unranked last); finally the items this
         annotator skipped, oldest skip first. With ``budget``, no fresh item
         is started once ``budget`` pool items have answers or live leases.
         Expired leases are deleted here, so they return to the queue. Returns
@@ -112,12 +114,15 @@ class LeasesArea(Connection):
                               WHERE x.project_id = :p AND x.item_id = i.item_id AND x.annotator_id = :a)"""
         for order in ("rank IS NOT NULL ORDER BY i.rank", "rank IS NULL ORDER BY i.item_id"):
             where, by = order.split(" ORDER BY ")
-            row = self._row(
-                f"""
+            sql = f"""
                 SELECT i.item_id, i.rank, i.score, 0 AS answers FROM items AS i INDEXED BY items_role_rank
                 WHERE i.project_id = :p AND i.role = 'pool' AND i.{where} AND {free}
                 ORDER BY {by} LIMIT 1
-                """, key)
+                """
+            row = self._row(sql, key)
+            # past the ranked head of the queue: rank the next chunk of the stored order, then look again
+            while row is None and where.startswith("rank IS NOT NULL") and self.extend_queue(key["p"]):
+                row = self._row(sql, key)
             if row is not None:
                 return row
         return None

@@ -108,7 +108,7 @@ def _project_changes(*, name: str | None, budget: int | None, trainers: Iterable
 
 
 class ProjectsArea(Connection):
-    """Projects, items, rankings, quiz (gold) sets and uploaded data files."""
+    """Projects, items, quiz (gold) sets and uploaded data files (rankings: :mod:`fairal.store.rankings`)."""
 
     def create_project(
         self,
@@ -230,38 +230,6 @@ class ProjectsArea(Connection):
     def item_ids_all(self, project_id: int) -> list[int]:
         return [r[0] for r in self._tuples("SELECT item_id FROM items WHERE project_id = ? ORDER BY item_id",
                                            [project_id])]
-
-    def set_ranking(
-        self, project_id: int, ranking: Iterable[tuple[int, int | None, float | None]]
-    ) -> None:
-        """Set ``(item_id, rank, score)`` for the items given; the others keep theirs.
-
-        Raises NotFoundError, and changes nothing, when an item is not in the project.
-        """
-        params = [
-            (
-                None if rank is None else _int(rank, "rank"),
-                _optional_float(score, "score"),
-                project_id,
-                _int(item_id, "item_id"),
-            )
-            for item_id, rank, score in ranking
-        ]
-        with self._write():
-            self._require_project(project_id)
-            cursor = self._db.conn.executemany(
-                "UPDATE items SET rank = ?, score = ? WHERE project_id = ? AND item_id = ?",
-                params,
-            )
-            if cursor.rowcount != len(params):  # some item_id matched no row
-                known = {
-                    r[0]
-                    for r in self._tuples(
-                        "SELECT item_id FROM items WHERE project_id = ?", [project_id]
-                    )
-                }
-                missing = sorted({p[3] for p in params} - known)
-                raise NotFoundError(f"items {missing[:10]} are not in project {project_id}")
 
     def next_items(self, project_id: int, annotator_id: int, *, limit: int = 1) -> list[dict]:
         """Pool items nobody has labeled yet, best first for this annotator.

@@ -266,6 +266,43 @@ CREATE TABLE IF NOT EXISTS curve_metrics (
 ) WITHOUT ROWID;
 """
 
+# Version 7: a pool's ranking as one versioned object: every unlabeled pool item in the strategy's
+# order (int64 item ids, float32 scores) in ``ranking_orders``, replaced whole, never updated.
+# ``items.rank`` holds only the head of it that leases can reach; ``rankings`` says which version
+# is current and how deep its head goes (a small row, updated when a lease ranks the next chunk).
+_V7 = """
+CREATE TABLE IF NOT EXISTS ranking_orders (
+    project_id INTEGER PRIMARY KEY REFERENCES projects (id),
+    version INTEGER NOT NULL,
+    item_ids BLOB NOT NULL,
+    scores BLOB
+);
+CREATE TABLE IF NOT EXISTS rankings (
+    project_id INTEGER PRIMARY KEY REFERENCES projects (id),
+    version INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    queue_depth INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+# Version 8: sign-in throttling that survives restarts (failed attempts per account name and per
+# client address, and until when each is blocked), and the one-time setup codes that let the
+# operator create the first admin (only their SHA-256 is kept).
+_V8 = """
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure_at TEXT NOT NULL,
+    blocked_until TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS setup_codes (
+    code_hash TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+"""
+
 
 def _columns(db: Database, table: str) -> list[str]:
     return [row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
@@ -300,12 +337,14 @@ def _ddl(sql: str) -> Callable[[Database], None]:
 
 #: ``MIGRATIONS[n]`` takes a file from schema version ``n`` to ``n + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
-    _ddl(_V1), _ddl(_V2), _ddl(_V3), _ddl(_V4), _ddl(_V5), _to_version_6,
+    _ddl(_V1), _ddl(_V2), _ddl(_V3), _ddl(_V4), _ddl(_V5), _to_version_6, _ddl(_V7), _ddl(_V8),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Children first, so that no foreign key is ever left dangling (curve_metrics go with their points).
 _PROJECT_TABLES = (
+    "rankings",
+    "ranking_orders",
     "policy_jobs",
     "review_requests",
     "item_scores",
