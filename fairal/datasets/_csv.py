@@ -22,6 +22,7 @@ duplicate ids.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -121,28 +122,39 @@ def _read_bytes(source: str | os.PathLike | IO[Any], max_bytes: int) -> tuple[by
     raise DatasetError(f"source must be a path or a file-like object, got {type(source).__name__}")
 
 
-def _read_text(source: str | os.PathLike | IO[Any], max_bytes: int) -> tuple[str, str]:
-    """The file's text and a default data set name."""
+_BOM = b"\xef\xbb\xbf"
+
+
+def _read_utf8(source: str | os.PathLike | IO[Any], max_bytes: int) -> tuple[bytes, str]:
+    """The file's bytes, checked to be UTF-8 text (decoded a megabyte at a time, never held as one
+    string: a str and pandas' copy of it would cost several times the file), and a default name."""
     content, name = _read_bytes(source, max_bytes)
-    if isinstance(content, bytes):
+    if isinstance(content, str):  # a file opened in text mode
+        return content.encode("utf-8"), name
+    decoder, step = codecs.getincrementaldecoder("utf-8")(), 1 << 20
+    for start in range(0, len(content), step):
+        pending = len(decoder.getstate()[0])
         try:
-            content = content.decode("utf-8-sig")
+            decoder.decode(content[start:start + step], final=start + step >= len(content))
         except UnicodeDecodeError as err:
             utf16 = " (it looks like UTF-16)" if content[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+            position = start - pending + err.start
             raise DatasetError(
-                f"file is not UTF-8 text{utf16} (byte 0x{err.object[err.start]:02x} at position "
-                f"{err.start}); save it as CSV UTF-8 and upload it again"
+                f"file is not UTF-8 text{utf16} (byte 0x{content[position]:02x} at position "
+                f"{position}); save it as CSV UTF-8 and upload it again"
             ) from None
-    if "\x00" in content:
-        raise DatasetError(f"file holds a NUL character (position {content.index(chr(0))}): it is not a text CSV "
+    nul = content.find(b"\x00")
+    if nul >= 0:
+        raise DatasetError(f"file holds a NUL character (position {nul}): it is not a text CSV "
                            "(a spreadsheet or another binary file?); save it as CSV UTF-8")
-    return content.removeprefix("\ufeff"), name
+    return content, name
 
 
-def _check_header(text: str) -> None:
+def _check_header(content: bytes) -> None:
     """Refuse two columns of the same name (pandas would rename the second ``age.1``)."""
+    lines = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")
     try:
-        header = next(csv.reader(io.StringIO(text), skipinitialspace=True), [])
+        header = next(csv.reader(lines, skipinitialspace=True), [])
     except csv.Error as err:
         raise DatasetError(f"file is not a well-formed CSV: its header line cannot be read ({err})") from None
     seen: dict[str, int] = {}
@@ -168,12 +180,13 @@ def _parser_message(err: Exception) -> str:
     return f"file is not a well-formed CSV: {err}"
 
 
-def _parse(text: str, max_rows: int) -> pd.DataFrame:
-    if not text.strip():
+def _parse(content: bytes, max_rows: int) -> pd.DataFrame:
+    body = content[len(_BOM):] if content.startswith(_BOM) else content  # (a copy only after a BOM)
+    if not body or body.isspace():
         raise DatasetError("file is empty: expected a header line and at least one row")
-    _check_header(text)
-    try:  # parsing stops one row past the limit
-        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, nrows=max_rows + 1)
+    _check_header(content)
+    try:  # pandas reads the bytes in chunks and stops one row past the limit
+        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig", skipinitialspace=True, nrows=max_rows + 1)
     except pd.errors.EmptyDataError:
         raise DatasetError("file is empty: expected a header line and at least one row") from None
     except (pd.errors.ParserError, csv.Error) as err:
@@ -201,8 +214,8 @@ def read_csv_table(source: str | os.PathLike | IO[Any], *, max_bytes: int | None
     what a form shows before the columns are chosen.
     """
     limits = csv_limits(max_bytes, max_rows)
-    text, name = _read_text(source, limits.max_bytes)
-    return _parse(text, limits.max_rows), name
+    content, name = _read_utf8(source, limits.max_bytes)
+    return _parse(content, limits.max_rows), name
 
 
 def _require_column(frame: pd.DataFrame, column: object, role: str) -> None:
