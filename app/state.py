@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shlex
+import sys
 import threading
 import time
 from pathlib import Path
@@ -43,8 +44,38 @@ def db_path() -> Path:
 
 
 def store() -> Store:
-    """A new Store: the caller closes it (``with state.store() as s:``), e.g. a fragment rerunning on its own."""
-    return Store(db_path())
+    """A new Store: the caller closes it (``with state.store() as s:``), e.g. a fragment rerunning on its own.
+
+    It opens the existing file only (``create=False``): once the app has a database, a page view never
+    makes a new, empty one; a missing file is an error (:class:`fairal.errors.MissingDatabaseError`).
+    """
+    return Store(db_path(), create=False)
+
+
+SETUP_CODE_LINE = "fairal setup code: "
+
+
+@st.cache_resource(show_spinner=False)
+def _started(path: str) -> dict:
+    """This server process's first page run on this database (the app's "first start"): the only time
+    the app may create the file. A database without an admin then gets a one-time setup code, printed
+    in the server console (as Jupyter prints its token), which the first-admin form asks for."""
+    created = not Path(path).exists()
+    with Store(path) as s:
+        code = None if auth.has_admin(s) else auth.issue_setup_code(s)
+    if code is not None:
+        banner = (f"\n  {'Created' if created else 'Opened'} the fairal database {path}; it has no admin yet.\n"
+                  f"  To create the first admin, open the app and enter the\n"
+                  f"  {SETUP_CODE_LINE}{code}\n"
+                  f"  (valid {auth.SETUP_CODE_HOURS} h; `python -m fairal init` prints a new one)\n")
+        print(banner, file=sys.stderr, flush=True)
+    return {"created": created}
+
+
+def open_database() -> None:
+    """Create the database on the app's first start (and print a setup code if it has no admin);
+    afterwards only check it is there. Call before anything else opens it."""
+    _started(str(db_path()))
 
 
 _PAGE_STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("fairal_page_store", default=None)
@@ -54,7 +85,7 @@ _PAGE_STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("fair
 def page_store_scope():
     """One Store for the page this script run shows, closed when the page is done (the router wraps the
     page in this), so no page leaves a connection open."""
-    opened = Store(db_path())
+    opened = store()
     token = _PAGE_STORE.set(opened)
     try:
         yield opened
@@ -185,9 +216,16 @@ def current_user(s: Store) -> User | None:
     """The signed-in user, read again from the store on every run (roles can change).
 
     A browser that signed in earlier carries a session cookie (a random token whose hash the
-    store keeps for ``auth.SESSION_DAYS``), so a reload or a new tab stays signed in.
+    store keeps for ``auth.SESSION_DAYS``), so a reload or a new tab stays signed in. The token
+    is checked again on every run too: a tab whose sign-in ended elsewhere (signed out in another
+    tab, the password changed, the account removed) is signed out at its next run.
     """
     account_id = st.session_state.get(USER_KEY)
+    if account_id is not None and not _sign_in_still_valid(s, account_id):
+        sign_out()
+        st.session_state["login_error"] = "You were signed out: your sign-in ended elsewhere (signed out in " \
+                                          "another tab, or the password was changed)."
+        return None
     if account_id is None:
         token = _cookie()
         resumed = auth.resume_session(s, token)
@@ -213,9 +251,28 @@ def current_user(s: Store) -> User | None:
         return None
 
 
+def _sign_in_still_valid(s: Store, account_id) -> bool:
+    """Whether this browser session's sign-in is still live in the store: its token (password sign-in)
+    still names this account, or the identity provider still vouches for it (SSO, which has no token)."""
+    token = st.session_state.get(_COOKIE_TOKEN)
+    if token:
+        resumed = auth.resume_session(s, token)
+        return resumed is not None and resumed.id == int(account_id)
+    return sso_providers() is not None and _sso_logged_in()
+
+
 def has_admin(s: Store) -> bool:
     """Whether an admin who can sign in with a password exists (else: create the first one)."""
-    return any(a["role"] == "admin" and a["has_password"] for a in s.annotators())
+    return auth.has_admin(s)
+
+
+def client_address() -> str | None:
+    """The browser's address as the server sees it (a proxy's own address behind a proxy), for throttling."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no browser (bare mode)
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 SESSION_COOKIE = "fairal_session"
@@ -264,7 +321,11 @@ def run_in_page(script: str) -> None:
 def write_session_cookie() -> None:
     """Set (or clear) the session cookie in the browser after a sign-in or sign-out (next few runs).
 
-    The cookie is SameSite=Strict and holds only the random token (URL-safe characters: nothing to quote).
+    The cookie is SameSite=Strict and holds only the random token (URL-safe characters: nothing to quote);
+    on a page served over HTTPS it is also ``Secure`` (never sent over plain HTTP). Streamlit gives a script
+    no way to set a response header, so the cookie is written by the page's JavaScript and cannot be
+    ``HttpOnly``: the README says what a deployment does about that (TLS proxy, and the server re-checks
+    the token on every run, so signing out or a password change ends it everywhere).
     """
     pending = st.session_state.get(_COOKIE_WRITE)
     if pending is None:
@@ -275,7 +336,8 @@ def write_session_cookie() -> None:
     else:
         st.session_state[_COOKIE_WRITE] = (token, runs - 1)
     age = int(auth.SESSION_DAYS * 86_400) if token else 0
-    run_in_page(f"document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; SameSite=Strict';")
+    run_in_page(f"document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={age}; SameSite=Strict'"
+                " + (location.protocol === 'https:' ? '; Secure' : '');")
 
 
 _RETURN_FOCUS = "fairal_return_focus"
@@ -323,7 +385,7 @@ def create_demo_project(s: Store) -> int:
 def _project(path: str, project_id: int, settings: str) -> Project:
     # ``settings``: the stored project row as text, so an edited project (Setup) gets a new entry;
     # until then the runtime view is shared by all sessions.
-    with Store(path) as s:
+    with Store(path, create=False) as s:
         return open_project(s, project_id)
 
 

@@ -17,7 +17,9 @@ import state  # noqa: E402
 ICON = str(Path(__file__).resolve().parent / "static" / "fairal.png")  # local: the app works offline
 
 st.set_page_config(page_title="fairal", page_icon=ICON, layout="wide")
-state.ensure_background_worker()
+# What the boundary below cannot catch (a fragment's own rerun, a widget callback) shows no traceback or
+# server path either: set here too, since .streamlit/config.toml is read only when started from the repository.
+st.set_option("client.showErrorDetails", "none")
 
 # Every page has a stable address (/label, /curves, …). A visitor who opens one before signing in
 # sees the sign-in form there and lands on that page once signed in; an annotator who opens an
@@ -78,8 +80,10 @@ def pages_for(user) -> dict:
 
 
 # One boundary for every page: a failure reaches the person as a plain sentence (a full disk, a
-# damaged database, a bug with its log reference), never as a traceback with server paths.
+# damaged database, a missing one, a bug with its log reference), never as a traceback with server paths.
 try:
+    state.open_database()  # created on the app's first start only; later a missing file is an error
+    state.ensure_background_worker()
     user = signed_in_user()
     pages = pages_for(user)
     state.write_session_cookie()

@@ -4,7 +4,7 @@
    when there is one (nothing else is needed).
 2. Runs README command 1 there as written: ``python3.11 -m venv .venv && . .venv/bin/activate &&
    pip install -r requirements.txt && streamlit run app/streamlit_app.py`` (on a free port).
-3. In headless Debian chromium: creates the first admin, waits for the first item of the demo
+3. In headless Debian chromium: creates the first admin (with the setup code the server printed), waits for the first item of the demo
    project, checks that the app started its background worker (its log's first line), presses **1**
    and measures the time until the worker's curve point for that label is in the store and on the
    Curves page; then four more labels, one every 2 s.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import socket
@@ -133,6 +134,9 @@ def main() -> None:
         log = Path(f"{db}.worker.log")
         WebDriverWait(driver, 60, poll_frequency=0.1).until(lambda _: log.exists() and "watching" in log.read_text())
         worker_line = log.read_text().strip().splitlines()[0]
+        # README: the first admin needs the one-time setup code the app printed in its console.
+        code = re.search(r"fairal setup code: ([0-9a-f]{16})", (folder / "server.log").read_text()).group(1)
+        field(driver, "login_setup_code").send_keys(code)
         field(driver, "login_new_name").send_keys(ADMIN)
         field(driver, "login_new_password").send_keys(PASSWORD)
         field(driver, "login_new_again").send_keys(PASSWORD)

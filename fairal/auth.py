@@ -27,13 +27,17 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from fairal.errors import AccessDenied, AuthError  # noqa: F401 (defined there, named here too)
+from fairal.errors import AccessDenied, AuthError, TooManyAttempts  # noqa: F401 (defined there, named here too)
 from fairal.text import check_name
 
 __all__ = [
     "AccessDenied",
     "accounts_overview",
     "AuthError",
+    "TooManyAttempts",
+    "create_first_admin",
+    "has_admin",
+    "issue_setup_code",
     "MIN_PASSWORD_LENGTH",
     "User",
     "authenticate",
@@ -139,19 +143,97 @@ def end_session(store, token: str | None) -> None:
         store.delete_auth_sessions(token_hash=_token_hash(token))
 
 
-def authenticate(store, name: str, password: str) -> User | None:
-    """The user with this name and password, or None (the same answer for a wrong name or password)."""
-    row = store.annotator_by_name(name.strip()) if isinstance(name, str) else None
+@dataclass(frozen=True)
+class Throttle:
+    """Failed sign-ins allowed free under one key, then blocked for ``base * 2 ** (extra - 1)`` seconds
+    after each further failure (``extra``: failures beyond the free ones), at most ``cap``."""
+
+    free: int
+    base: float = 1.0
+    cap: float = 900.0
+
+    def delay(self, failures: int) -> float:
+        extra = failures - self.free
+        return 0.0 if extra <= 0 else min(self.cap, self.base * 2.0 ** (extra - 1))
+
+
+#: Per account name: 3 free tries, then 1, 2, 4, … s up to 15 min. Per client address (many people
+#: may share one behind a proxy or NAT): 20 free tries. Counts are forgotten after a quiet hour.
+ACCOUNT_THROTTLE = Throttle(free=3)
+CLIENT_THROTTLE = Throttle(free=20)
+FORGET_FAILURES_SECONDS = 3600.0
+
+
+def _throttle_keys(name: str, client: str | None) -> list[tuple[str, Throttle]]:
+    keys = [(f"account:{name.strip().casefold()}", ACCOUNT_THROTTLE)]
+    if client:
+        keys.append((f"client:{client}", CLIENT_THROTTLE))
+    return keys
+
+
+def authenticate(store, name: str, password: str, *, client: str | None = None) -> User | None:
+    """The user with this name and password, or None (the same answer for a wrong name or password).
+
+    Throttled in the store (so a restart forgets nothing): per account name and per ``client`` (the
+    browser's address), failures beyond the free ones block further tries for a doubling delay;
+    a blocked try raises :class:`TooManyAttempts` ("try again in N s") without checking the password,
+    the right one included. A success clears the counts.
+    """
+    name = name if isinstance(name, str) else ""
+    keys = _throttle_keys(name, client)
+    blocked = store.login_blocked_seconds([key for key, _ in keys])
+    if blocked > 0:
+        raise TooManyAttempts(blocked)
+    row = store.annotator_by_name(name.strip()) if name else None
     stored = store.password_hash(row["id"]) if row else None
-    try:
-        _hasher.verify(stored or _DUMMY_HASH, password if isinstance(password, str) else "")
+    try:  # verified even for an unknown name, so a wrong name costs as long as a wrong password
+        verified: bool = _hasher.verify(stored or _DUMMY_HASH, password if isinstance(password, str) else "")
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        verified = False
+    if not verified or row is None or stored is None:
+        delay = max(store.record_login_failure(key, throttle.delay, forget_seconds=FORGET_FAILURES_SECONDS)
+                    for key, throttle in keys)
+        if delay > 0:
+            raise TooManyAttempts(delay) from None
         return None
-    if stored is None:
-        return None
+    store.clear_login_failures([key for key, _ in keys])
     if _hasher.check_needs_rehash(stored):  # the library's defaults got stronger: upgrade quietly
         store.set_password_hash(row["id"], _hasher.hash(password))
     return User(row["id"], row["name"], row["role"])
+
+
+# ------------------------------------------------------------ the first admin
+
+#: How long a setup code stays valid.
+SETUP_CODE_HOURS = 24
+
+
+def issue_setup_code(store, *, hours: float = SETUP_CODE_HOURS) -> str:
+    """A new one-time code (16 hex digits) that lets whoever has it create the first admin; only its
+    SHA-256 is stored. The operator gets it from the server console or ``python -m fairal init``."""
+    code = secrets.token_hex(8)
+    store.add_setup_code(_token_hash(code), seconds=hours * 3600)
+    return code
+
+
+def has_admin(store) -> bool:
+    """Whether an admin who can sign in with a password exists (else the first one is still to create)."""
+    return any(a["role"] == "admin" and a["has_password"] for a in store.annotators())
+
+
+def create_first_admin(store, name: str, password: str, setup_code: str) -> User:
+    """The first admin of a new installation, for whoever holds a live setup code (see
+    :func:`issue_setup_code`); every setup code goes with it. One transaction."""
+    code = setup_code.strip().lower() if isinstance(setup_code, str) else ""
+    with store.transaction():
+        if has_admin(store):
+            raise AccessDenied("an admin exists already: ask them to create your account")
+        if not code or not store.setup_code_valid(_token_hash(code)):
+            raise AuthError("the setup code is wrong or expired: use the one printed in the server console "
+                            "(or run `python -m fairal init` for a new one)")
+        admin = create_account(store, name, password, role="admin")
+        store.delete_setup_codes()
+    return admin
 
 
 def assign(store, project_id: int, account_id: int, *, by: User) -> None:

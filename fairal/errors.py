@@ -17,7 +17,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FairalError", "StoreError", "NotFoundError", "DuplicateError", "AuthError", "AccessDenied", "BudgetUsedUp",
+__all__ = ["FairalError", "StoreError", "NotFoundError", "DuplicateError", "MissingDatabaseError", "AuthError",
+           "TooManyAttempts", "AccessDenied", "BudgetUsedUp",
            "DatasetError", "CrowdDataError", "ProjectError", "ModelFileError", "PolicyFileError",
            "EmptyPoolError", "PoolExhaustedError", "PolicyMismatchError", "Explanation", "explain"]
 
@@ -42,8 +43,20 @@ class DuplicateError(StoreError):
     "A row with this name already exists"
 
 
+class MissingDatabaseError(StoreError):
+    """The database file is gone (deleted or moved while fairal ran): it is not silently created anew."""
+
+
 class AuthError(FairalError, ValueError):
     """A bad account request: a weak password, a taken name, an unknown account."""
+
+
+class TooManyAttempts(AuthError):
+    """Sign-in refused for ``retry_after`` seconds after repeated failures (this account or this client)."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(f"Too many attempts; try again in {self.retry_after} s")
 
 
 class AccessDenied(FairalError, PermissionError):
@@ -109,6 +122,8 @@ DAMAGED = ("The label database is damaged and cannot be read. Ask your administr
 READ_ONLY = ("The server may not write its label database (a permissions problem), so nothing was "
              "saved. Ask your administrator.")
 BUSY = "The label database is busy; nothing was saved. Try again in a moment."
+MISSING = ("The label database is missing (deleted or moved while the app ran), so nothing can be shown or "
+           "saved. Ask your administrator to restore it; the server log names the file.")
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,8 @@ class Explanation:
 def explain(error: BaseException) -> Explanation:
     """The sentence to show for ``error``."""
     text = str(error).lower()
+    if isinstance(error, MissingDatabaseError):  # its text names the server's path: that goes to the log
+        return Explanation(MISSING, reference=secrets.token_hex(4))
     if isinstance(error, sqlite3.OperationalError):
         if "disk is full" in text:
             return Explanation(DISK_FULL)

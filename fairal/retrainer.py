@@ -130,7 +130,7 @@ class Retrainer:
         beating = threading.Event()
 
         def heartbeat():  # keeps a long fit's claim fresh
-            with Store(self.db_path) as own:
+            with Store(self.db_path, create=False) as own:  # a deleted database is not made anew
                 while not beating.wait(HEARTBEAT_SECONDS):
                     own.claim_training(project.id, trainer, self.owner, stale_seconds=STALE_CLAIM_SECONDS,
                                        holder_gone=process_gone)
@@ -168,7 +168,7 @@ class Retrainer:
             return run_policy_job(store, job)
 
         def work():
-            with Store(self.db_path) as own:
+            with Store(self.db_path, create=False) as own:
                 run_policy_job(own, job)
 
         self._job_thread = threading.Thread(target=work, name=f"policy-job-{job['id']}", daemon=True)

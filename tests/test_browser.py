@@ -6,6 +6,7 @@ of each step go to ``tests/output/`` (or the folder in ``FAIRAL_SCREENSHOTS``).
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -51,11 +52,12 @@ def server(tmp_path):
     port, db = free_port(), (tmp_path / "clone" / ".fairal" / "fairal.db").resolve()
     env = {**os.environ, "FAIRAL_DB": str(db)}
     env.pop("FAIRAL_WORKER", None)  # a real run: the app starts its background worker
+    console = tmp_path / "server-console.txt"  # where the operator reads the setup code
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, cwd=ROOT, stdout=open(console, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -64,7 +66,7 @@ def server(tmp_path):
                     break
             except OSError:
                 time.sleep(0.5)
-        yield url, db
+        yield url, db, console
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -169,8 +171,15 @@ def trainer_paths(driver) -> dict:
         return out;""")
 
 
+def setup_code(console: Path) -> str:
+    """The one-time code the app printed in its server console (README: the first admin needs it)."""
+    found = re.search(r"fairal setup code: ([0-9a-f]{16})", console.read_text(errors="replace"))
+    assert found, console.read_text(errors="replace")
+    return found.group(1)
+
+
 def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
-    url, db = server
+    url, db, console = server
     # 1. A new installation asks for its first admin, on whichever page's address was opened.
     browser.get(f"{url}/label")
     text_appears(browser, "Create the first admin account")
@@ -179,6 +188,7 @@ def test_admin_sets_up_a_project_and_an_annotator_labels_it(server, browser):
     log = Path(f"{db}.worker.log")
     WebDriverWait(browser, 60, poll_frequency=0.5).until(
         lambda _: log.exists() and "watching" in log.read_text(errors="replace"))
+    type_into(browser, "login_setup_code", setup_code(console))
     type_into(browser, "login_new_name", ADMIN)
     type_into(browser, "login_new_password", ADMIN_PASSWORD)
     type_into(browser, "login_new_again", ADMIN_PASSWORD, then="")

@@ -21,7 +21,7 @@ from typing import Any, Self, cast
 from sqlite_utils import Database
 from sqlite_utils.db import Table
 
-from fairal.errors import NotFoundError
+from fairal.errors import MissingDatabaseError, NotFoundError
 from fairal.store import schema
 
 BUSY_TIMEOUT_MS = 30_000
@@ -66,18 +66,15 @@ def _str(value: Any, name: str) -> str:
 class Connection:
     """One SQLite connection, its locks and its transactions (the base of :class:`fairal.store.Store`)."""
 
-    def __init__(self, path: str | Path | None = None, *, memory: bool = False):
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False, create: bool = True):
+        """``create=False``: open an existing file only; a missing one raises :class:`MissingDatabaseError`
+        naming it (the app, once it has a database, never makes a new empty one by a page view)."""
         if (path is None) == (not memory):
             raise ValueError("give either a path or memory=True, not both or neither")
         self.path: Path | None = None if memory else Path(cast("str | Path", path))  # path is set: checked above
-        if self.path is not None:
+        if self.path is not None and create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False: the lock, not the thread, guards the connection.
-        conn = sqlite3.connect(
-            ":memory:" if self.path is None else self.path,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            check_same_thread=False,
-        )
+        conn = self._connect(create)
         self._db = Database(conn)
         self._lock = threading.RLock()
         # Writers of one process queue on a Python lock (first come, first served) rather than on
@@ -89,6 +86,22 @@ class Connection:
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        # check_same_thread=False: the lock, not the thread, guards the connection.
+        if self.path is None or create:
+            return sqlite3.connect(":memory:" if self.path is None else self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
+        try:  # mode=rw: SQLite opens the file or fails, atomically; it never creates one
+            return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        except sqlite3.OperationalError:
+            if self.path.exists():
+                raise  # there, but not readable: the caller's error boundary explains it
+            raise MissingDatabaseError(
+                f"the database {self.path} does not exist (deleted or moved?); fairal does not create a new, "
+                "empty one while it runs: restore the file, or create a new one with `python -m fairal init` "
+                f"(or by restarting the app)") from None
 
     def _open(self) -> None:
         conn = self._db.conn

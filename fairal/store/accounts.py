@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -119,6 +120,58 @@ class AccountsArea(Connection):
                 self._db.execute("DELETE FROM auth_sessions WHERE token_hash = ?", [token_hash])
             if annotator_id is not None:
                 self._db.execute("DELETE FROM auth_sessions WHERE annotator_id = ?", [annotator_id])
+
+    # ------------------------------------------------ sign-in throttling, setup codes
+
+    def login_blocked_seconds(self, keys: list[str]) -> float:
+        """How long sign-ins under any of ``keys`` (``account:…``, ``client:…``) stay blocked (0: not)."""
+        if not keys:
+            return 0.0
+        marks = ", ".join("?" * len(keys))
+        until = self._value(f"SELECT MAX(blocked_until) FROM login_failures WHERE key IN ({marks})", list(keys))
+        if until is None:
+            return 0.0
+        return max(0.0, (datetime.fromisoformat(until) - datetime.now(UTC)).total_seconds())
+
+    def record_login_failure(self, key: str, delay: Callable[[int], float], *, forget_seconds: float) -> float:
+        """Count a failed sign-in under ``key`` and block it for ``delay(failures)`` seconds; returns that
+        delay. A count quiet for ``forget_seconds`` starts again at one (rows that old are dropped)."""
+        now = datetime.now(UTC)
+        forgotten = (now - timedelta(seconds=forget_seconds)).isoformat(timespec="microseconds")
+        with self._write():
+            self._db.execute("DELETE FROM login_failures WHERE last_failure_at < ?", [forgotten])
+            failures = int(self._value("SELECT failures FROM login_failures WHERE key = ?", [key]) or 0) + 1
+            seconds = float(delay(failures))
+            self._db.execute(
+                "INSERT INTO login_failures (key, failures, last_failure_at, blocked_until) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, "
+                "last_failure_at = excluded.last_failure_at, blocked_until = excluded.blocked_until",
+                [_str(key, "key"), failures, now.isoformat(timespec="microseconds"),
+                 (now + timedelta(seconds=seconds)).isoformat(timespec="microseconds")])
+            return seconds
+
+    def clear_login_failures(self, keys: list[str]) -> None:
+        with self._write():
+            for key in keys:
+                self._db.execute("DELETE FROM login_failures WHERE key = ?", [key])
+
+    def add_setup_code(self, code_hash: str, *, seconds: float) -> None:
+        """Remember a one-time setup code (by its hash) for ``seconds``; expired ones are dropped here."""
+        now = datetime.now(UTC)
+        with self._write():
+            self._db.execute("DELETE FROM setup_codes WHERE expires_at <= ?", [now.isoformat(timespec="microseconds")])
+            self._db.execute("INSERT OR REPLACE INTO setup_codes (code_hash, created_at, expires_at) VALUES (?, ?, ?)",
+                             [_str(code_hash, "code_hash"), now.isoformat(timespec="microseconds"),
+                              (now + timedelta(seconds=float(seconds))).isoformat(timespec="microseconds")])
+
+    def setup_code_valid(self, code_hash: str) -> bool:
+        return bool(self._value("SELECT 1 FROM setup_codes WHERE code_hash = ? AND expires_at > ?",
+                                [code_hash, _now()]))
+
+    def delete_setup_codes(self) -> None:
+        """Every setup code goes once the first admin exists."""
+        with self._write():
+            self._db.execute("DELETE FROM setup_codes")
 
     # ------------------------------------------------------------ memberships
 
