@@ -267,3 +267,11 @@ def test_setup_without_an_id_column_numbers_the_rows(setup_page):
     at.file_uploader(key="setup_upload").set_value(("plain.csv", rows(40), "text/csv")).run()
     assert at.selectbox(key="setup_csv_id").value is None
     assert "**40 rows**" in plain(" ".join(m.value for m in at.markdown))
+
+
+def test_curves_refuses_a_simulation_file_over_the_size_limit(setup_page):
+    at = setup_page
+    at.switch_page("app_pages/curves.py").run()
+    at.file_uploader(key="curves_simulation").set_value(("simulation.csv", b"method,budget\n" * 500, "text/csv")).run()
+    assert not at.exception
+    assert "over the limit of 6,000 bytes" in plain(at.error[0].value)
