@@ -22,7 +22,7 @@ from fairal.projects import open_project
 
 __all__ = ["import_crowd_csv", "remove_crowd_file", "imported_files", "answer_sources", "project_answers",
            "worker_quality", "aggregate_labels", "build_validation_set", "aggregation_report", "send_for_review",
-           "SOURCES"]
+           "item_features", "uncertain_labels", "send_uncertain_for_review", "SOURCES"]
 
 #: Whose answers to use: the app's annotators, imported crowd workers, or both.
 SOURCES = ("all", "app", "crowd")
@@ -161,6 +161,8 @@ def aggregate_labels(store, project_id: int, *, method: str = "majority_vote", s
     """
     if method not in crowd.AGGREGATORS:
         raise ValueError(f"method must be one of {list(crowd.AGGREGATORS)}, got {method!r}")
+    if method in crowd.CONFIDENCE4_AGGREGATORS and _scale(store, project_id) != "confidence4":
+        raise ValueError(f"{method} needs a project with 1-4 confidence answers")
     scale = _scale(store, project_id)
     answers = project_answers(store, project_id, source=source)
     gold = store.gold(project_id)
@@ -174,8 +176,44 @@ def aggregate_labels(store, project_id: int, *, method: str = "majority_vote", s
     kwargs: dict[str, Any] = {"max_answers": max_answers}
     if method != "mean_score":
         kwargs["scale"] = scale
+    if method in crowd.FEATURE_AGGREGATORS:
+        kwargs["features"] = item_features(store, project_id, answers["item_id"].unique())
     result = crowd.aggregate(answers, method, **kwargs)
     return result[result["n_answers"] >= min_answers], excluded, int(len(answers))
+
+
+def item_features(store, project_id: int, item_ids) -> pd.DataFrame:
+    """The project's feature rows (its data set's ``X``) for ``item_ids``, indexed by item id as str.
+
+    What learning from crowds fits its classifier on, next to the workers'
+    confusion matrices.
+    """
+    project = open_project(store, project_id)
+    ids = [int(i) for i in item_ids]
+    return pd.DataFrame(project.dataset.X[project.positions(ids)], index=[str(i) for i in ids])
+
+
+def uncertain_labels(store, project_id: int, *, method: str = "learning_from_crowds", min_confidence: float = 0.8,
+                     **options: Any) -> pd.DataFrame:
+    """The aggregated labels (:func:`aggregate_labels` with ``options``) less sure than ``min_confidence``,
+    least sure first: the items to ask more workers about."""
+    from fairal.crowd_models import uncertain_items
+
+    result, _, _ = aggregate_labels(store, project_id, method=method, **options)
+    return result.loc[uncertain_items(result, min_confidence=min_confidence)]
+
+
+def send_uncertain_for_review(store, project_id: int, *, by: User, method: str = "learning_from_crowds",
+                              min_confidence: float = 0.8, limit: int | None = None, **options: Any) -> int:
+    """Queue the items whose aggregated posterior is uncertain (:func:`uncertain_labels`) for one more
+    answer, least sure first, at most ``limit`` of them (admins only). Returns how many were queued."""
+    require_admin(by)
+    unsure = uncertain_labels(store, project_id, method=method, min_confidence=min_confidence, **options)
+    items = [int(i) for i in unsure.index[:limit]]
+    if not items:
+        return 0
+    return store.request_review(project_id, items, requested_by=by.id,
+                                reason=f"uncertain {method} label (confidence < {min_confidence:g})")
 
 
 def build_validation_set(store, project_id: int, *, by: User, method: str = "majority_vote",
@@ -218,5 +256,6 @@ def aggregation_report(store, project_id: int, *, source: str = "all",
     where = project.positions([int(i) for i in items])
     truth = pd.Series(project.dataset.y[where], index=items)
     groups = pd.Series(project.dataset.group[where], index=items)
+    features = pd.DataFrame(project.dataset.X[where], index=items)
     return crowd.compare_aggregations(answers, truth, scale=project.scale, groups=groups, methods=methods,
-                                      max_answers=max_answers)
+                                      max_answers=max_answers, features=features)

@@ -59,6 +59,11 @@ from fairal.errors import CrowdDataError  # noqa: F401 (defined there, named her
 __all__ = [
     "AGGREGATORS",
     "ANSWER_COLUMNS",
+    "COLUMN_ROLES",
+    "CONFIDENCE4_AGGREGATORS",
+    "FEATURE_AGGREGATORS",
+    "QUICK_AGGREGATORS",
+    "applicable_aggregators",
     "SCALES",
     "CrowdDataError",
     "agreement",
@@ -89,7 +94,15 @@ SCALES: dict[str, tuple[int, ...]] = {"binary": (0, 1), "confidence4": (1, 2, 3,
 ANSWER_COLUMNS = ("item_id", "worker_id", "answer", "position")
 
 #: Names accepted by :func:`aggregate`.
-AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene")
+AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene", "one_coin_dawid_skene", "dawid_skene_4", "glad", "mace",
+               "mmsr", "learning_from_crowds")
+#: Aggregators that need answers on the confidence4 scale.
+CONFIDENCE4_AGGREGATORS = ("mean_score", "dawid_skene_4")
+#: Aggregators that also read the items' features (``features=`` in :func:`aggregate`).
+FEATURE_AGGREGATORS = ("learning_from_crowds",)
+#: Quick aggregators (well under a second on 10,000 answers); crowd-kit's GLAD, MACE and M-MSR take seconds.
+QUICK_AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene", "one_coin_dawid_skene", "dawid_skene_4",
+                     "learning_from_crowds")
 
 #: Default column names of a long file, matched case-insensitively, in
 #: order of preference.
@@ -808,11 +821,32 @@ def dawid_skene(
 _AGGREGATOR_FUNCTIONS = {"majority_vote": majority_vote, "mean_score": mean_score, "dawid_skene": dawid_skene}
 
 
+def applicable_aggregators(scale: str, *, features: bool = False, quick: bool = False) -> list[str]:
+    """The aggregators that apply to answers on ``scale`` (with item features or not), in :data:`AGGREGATORS` order."""
+    _scale_values(scale)
+    return [m for m in AGGREGATORS if (scale == "confidence4" or m not in CONFIDENCE4_AGGREGATORS)
+            and (features or m not in FEATURE_AGGREGATORS) and (not quick or m in QUICK_AGGREGATORS)]
+
+
 def aggregate(answers: pd.DataFrame, method: str, **kwargs: Any) -> pd.DataFrame:
-    """One label per item with the aggregator named ``method`` (see :data:`AGGREGATORS`)."""
-    if method not in _AGGREGATOR_FUNCTIONS:
+    """One label per item with the aggregator named ``method`` (see :data:`AGGREGATORS`).
+
+    crowd-kit's models and learning from crowds live in
+    :mod:`fairal.crowd_models`; ``learning_from_crowds`` needs
+    ``features=`` (item id → feature row), the others ignore it.
+    """
+    if method not in AGGREGATORS:
         raise CrowdDataError(f"method must be one of {', '.join(AGGREGATORS)}, got {method!r}")
-    return _AGGREGATOR_FUNCTIONS[method](answers, **kwargs)
+    features = kwargs.pop("features", None)
+    if method in _AGGREGATOR_FUNCTIONS:
+        return _AGGREGATOR_FUNCTIONS[method](answers, **kwargs)
+    from fairal import crowd_models
+
+    if method in FEATURE_AGGREGATORS:
+        if features is None:
+            raise CrowdDataError(f"{method} needs the items' features (features=...)")
+        return crowd_models.learning_from_crowds(answers, features=features, **kwargs)
+    return crowd_models.crowdkit_aggregate(answers, method, **kwargs)
 
 
 # --------------------------------------------------------------------------
@@ -1167,14 +1201,16 @@ def compare_aggregations(
     groups: Mapping[Any, str] | pd.Series | None = None,
     methods: Sequence[str] | None = None,
     max_answers: int | None = None,
+    features: pd.DataFrame | Mapping[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Accuracy of each aggregator against known labels, overall and per group.
 
     Only items in ``truth`` are scored (answers on other items, such as gold
     quiz items, still inform Dawid-Skene's worker estimates). ``methods``
-    defaults to every aggregator that applies to ``scale`` (``mean_score``
-    needs ``confidence4``). ``groups`` maps item id → sensitive group; every
-    scored item needs one.
+    defaults to every aggregator that applies (:func:`applicable_aggregators`:
+    ``mean_score`` and ``dawid_skene_4`` need ``confidence4``,
+    ``learning_from_crowds`` needs ``features``, item id → feature row).
+    ``groups`` maps item id → sensitive group; every scored item needs one.
 
     Returns one row per method and group (``"(all)"`` first) with
     ``n_items`` (truth items), ``coverage`` (share that got a label, i.e.
@@ -1182,7 +1218,7 @@ def compare_aggregations(
     """
     _scale_values(scale)
     if methods is None:
-        methods = [m for m in AGGREGATORS if scale == "confidence4" or m != "mean_score"]
+        methods = applicable_aggregators(scale, features=features is not None)
     labels = _binary_mapping(truth, "truth")
     group_of = pd.Series("(all)", index=labels.index)
     if groups is not None:
@@ -1194,7 +1230,10 @@ def compare_aggregations(
         group_of = group_series.loc[labels.index].astype(str)
     rows = []
     for method in methods:
-        predicted = aggregate(answers, method, scale=scale, max_answers=max_answers)
+        options: dict[str, Any] = {"max_answers": max_answers, "features": features}
+        if method != "mean_score":
+            options["scale"] = scale
+        predicted = aggregate(answers, method, **options)
         scored = pd.DataFrame({"truth": labels, "group": group_of}).join(predicted[["label", "tied"]])
         parts = [("(all)", scored)]
         if groups is not None:

@@ -120,3 +120,28 @@ def test_answer_sources_and_removing_a_file_need_an_admin(setup):
     clean_set.remove_crowd_file(store, pid, "round-1.csv", by=admin)
     assert clean_set.imported_files(store, pid) == ["round-2.csv"]
     assert len(store.crowd_answers(pid)) == 20
+
+
+def test_learning_from_crowds_uses_the_projects_features_and_queues_uncertain_items(setup):
+    store, admin, pid = setup
+    data, truth = crowd_csv(store, pid, n_items=120, answers=3)
+    clean_set.import_crowd_csv(store, pid, data, by=admin)
+    labels, _, _ = clean_set.aggregate_labels(store, pid, method="learning_from_crowds")
+    assert set(labels.columns) >= {"label", "posterior", "confidence", "classifier"}
+    right = sum(int(labels.loc[str(i), "label"]) == y for i, y in truth.items())
+    assert right / len(truth) > 0.7
+    summary = clean_set.build_validation_set(store, pid, by=admin, method="learning_from_crowds")
+    assert summary["size"] == 120 and store.validation_info(pid)["method"] == "learning_from_crowds"
+    unsure = clean_set.uncertain_labels(store, pid, min_confidence=0.9)
+    assert len(unsure) and (unsure["confidence"] < 0.9).all() and unsure["confidence"].is_monotonic_increasing
+    ann = auth.create_account(store, "ann2", "ann-password", by=admin)
+    with pytest.raises(AccessDenied):
+        clean_set.send_uncertain_for_review(store, pid, by=ann)
+    sent = clean_set.send_uncertain_for_review(store, pid, by=admin, min_confidence=0.9, limit=5)
+    requests = store.review_requests(pid)
+    assert sent == len(requests) == min(5, len(unsure))
+    assert {r["item_id"] for r in requests} == {int(i) for i in unsure.index[:5]}
+    with pytest.raises(ValueError, match="dawid_skene_4 needs a project with 1-4 confidence answers"):
+        binary = create_project(store, ProjectSettings(name="bin", dataset="compas", sensitive="race", budget=30,
+                                                       n_initial=20))
+        clean_set.aggregate_labels(store, binary, method="dawid_skene_4")

@@ -34,11 +34,18 @@ with st.expander("Import crowd answers (CSV)", expanded=not clean_set.imported_f
                "A file is imported completely or not at all.")
     upload = st.file_uploader("Crowd answers", type=["csv", "txt"], key="crowd_upload")
     layout = st.radio("Layout", ["auto", "long", "wide"], horizontal=True, key="crowd_format",
-                      help="auto: wide when the file has an answer_1 column")
+                      help="auto: wide when the file has numbered columns (answer_1, ans_1, worker_id_1, …)")
+    st.caption("Other column names? Name them here (blank = the usual spellings). In a wide file give the stem "
+               "of the numbered columns: `ans` reads `ans_1`, `ans_2`, … (FR-Train's files: item `example_idx`, "
+               "answer `ans`).")
+    mapping_columns = st.columns(3)
+    mapping = {role: mapping_columns[i].text_input(f"{role} column", key=f"crowd_column_{role}").strip()
+               for i, role in enumerate(crowd.COLUMN_ROLES)}
     if st.button("Import", type="primary", key="crowd_import", disabled=upload is None):
         try:
             n = clean_set.import_crowd_csv(store, project.id, upload.getvalue(), by=state.current_user(store),
-                                            filename=upload.name, format=layout)
+                                            filename=upload.name, format=layout,
+                                            columns={role: name for role, name in mapping.items() if name} or None)
         except (CrowdDataError, StoreError, ValueError) as error:
             st.error(f"Nothing was imported from {state.md(upload.name)}: {state.md(error)}")
         except AccessDenied as error:
@@ -112,11 +119,17 @@ else:
 
 # --- aggregation ---------------------------------------------------------------------
 st.subheader("Aggregate")
-methods = [m for m in crowd.AGGREGATORS if project.scale == "confidence4" or m != "mean_score"]
+methods = crowd.applicable_aggregators(project.scale, features=True)
 left, middle, right = st.columns(3)
-method = left.selectbox("Method", methods, key="crowd_method",
-                        help="majority_vote: most answers win; mean_score: FR-Train's mean of 1–4 answers "
-                             "against 2.5; dawid_skene: weighs each worker by an estimated confusion matrix")
+method = left.selectbox(
+    "Method", methods, key="crowd_method",
+    index=methods.index("learning_from_crowds"),
+    help="learning_from_crowds: fits a classifier on the items' features together with each worker's confusion "
+         "matrix (Raykar et al. 2010) — where workers share mistakes on misleading items, the features of the "
+         "other items correct them; majority_vote: most answers win; mean_score: FR-Train's mean of 1–4 answers "
+         "against 2.5; dawid_skene: one confusion matrix per worker; one_coin_dawid_skene: one accuracy per "
+         "worker; dawid_skene_4: Dawid–Skene on the four answer classes; glad, mace, mmsr: crowd-kit's GLAD, "
+         "MACE and M-MSR (slower: seconds)")
 max_answers = middle.number_input("Use at most N answers per item (0 = all)", min_value=0, value=0,
                                   key="crowd_max_answers", help="the first N collected, as in FR-Train")
 min_accuracy = right.slider("Exclude workers with quiz accuracy below", 0.0, 1.0, 0.0, 0.05,
@@ -128,8 +141,11 @@ limit = int(max_answers) or None
 
 with st.expander("Compare the methods with the data set's true labels", expanded=True,
                  icon=":material/table_chart:"):
+    slow = st.checkbox("Include crowd-kit's slower models (GLAD, MACE, M-MSR: seconds each)", key="crowd_slow")
+    compared = crowd.applicable_aggregators(project.scale, features=True, quick=not slow)
+    compared += [method] if method not in compared else []
     try:
-        report = clean_set.aggregation_report(store, project.id, source=source, max_answers=limit)
+        report = clean_set.aggregation_report(store, project.id, source=source, max_answers=limit, methods=compared)
     except (CrowdDataError, ValueError) as error:
         st.error(f"Cannot compare: {state.md(error)}")
     else:
@@ -167,6 +183,35 @@ if st.button("Use as validation set", type="primary", key="crowd_build", icon=":
             + (f"; excluded workers: {', '.join(map(str, excluded))}." if excluded else ".")
             + " The background worker retrains FR-Train and FORML on it.")
         st.rerun()
+
+# --- uncertain aggregated labels ----------------------------------------------------------
+st.subheader("Uncertain labels")
+review_left, review_right = st.columns([2, 1])
+min_confidence = review_left.slider("Ask for more answers where the label's confidence is below", 0.5, 1.0, 0.8,
+                                    0.05, key="crowd_min_confidence",
+                                    help="the aggregator's posterior probability of the label it chose")
+try:
+    unsure = clean_set.uncertain_labels(store, project.id, method=method, min_confidence=min_confidence,
+                                        source=source, min_accuracy=float(min_accuracy) or None,
+                                        max_answers=limit, min_answers=int(min_answers))
+except (CrowdDataError, ValueError) as error:
+    st.caption(f"No confidence to rank by: {state.md(error)}")
+else:
+    review_right.metric("uncertain items", f"{len(unsure):,}", help=f"by {method}")
+    if len(unsure):
+        st.dataframe(unsure.reset_index().head(50), hide_index=True)
+    if st.button(f"Send {len(unsure):,} uncertain item(s) for more answers", key="crowd_review_uncertain",
+                 disabled=not len(unsure), icon=":material/group_add:"):
+        try:
+            sent = clean_set.send_uncertain_for_review(
+                store, project.id, by=state.current_user(store), method=method, min_confidence=min_confidence,
+                source=source, min_accuracy=float(min_accuracy) or None, max_answers=limit,
+                min_answers=int(min_answers))
+        except (AccessDenied, StoreError, CrowdDataError, ValueError) as error:
+            st.error(f"Could not send: {state.md(error)}")
+        else:
+            st.session_state["crowd_message"] = f"Sent {sent} uncertain item(s) back for more answers."
+            st.rerun()
 
 # --- suspicious labels -------------------------------------------------------------------
 st.subheader("Suspicious labels")

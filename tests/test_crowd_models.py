@@ -1,0 +1,182 @@
+"""fairal.crowd_models (crowd-kit's models, learning from crowds) and fairal.crowd_simulation on real data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairal import crowd
+from fairal.crowd import CrowdDataError
+from fairal.crowd_models import CROWDKIT_AGGREGATORS, crowdkit_aggregate, fit_learning_from_crowds, uncertain_items
+from fairal.crowd_simulation import TABLE6_CROWDS, reference_scores, simulate_feature_crowd
+
+
+@pytest.fixture(scope="module")
+def compas():
+    from fairal.datasets import load_compas
+
+    data = load_compas(sensitive="race")
+    scores = reference_scores(data.X, data.y)
+    rows = np.random.default_rng(0).choice(len(data), size=600, replace=False)
+    ids = data.ids[rows].astype(str)
+    return (pd.Series(data.y[rows], index=ids), pd.Series(scores[rows], index=ids),
+            pd.DataFrame(data.X[rows], index=ids), float(((scores > 0) == data.y).mean()))
+
+
+def accuracy(labels: pd.DataFrame, truth: pd.Series) -> float:
+    return float((labels["label"].reindex(truth.index) == truth).mean())
+
+
+# --- crowd-kit models --------------------------------------------------------------
+
+
+DIRECT = {
+    "glad": lambda a: a.GLAD(n_iter=100, tol=1e-5),
+    "one_coin_dawid_skene": lambda a: a.OneCoinDawidSkene(n_iter=100, tol=1e-5),
+    "mace": lambda a: a.MACE(n_restarts=2, n_iter=50, random_state=0),
+    "mmsr": lambda a: a.MMSR(random_state=0),
+}
+
+
+@pytest.mark.parametrize("method", [
+    "one_coin_dawid_skene", "mmsr",
+    pytest.param("glad", marks=pytest.mark.slow),  # GLAD takes 2-20 s even on 240 answers here
+    pytest.param("mace", marks=pytest.mark.slow),
+])
+def test_crowdkit_wrappers_give_crowdkits_own_labels(compas, method):
+    from crowdkit import aggregation
+
+    truth = compas[0].iloc[:80]
+    answers = crowd.simulate_crowd(truth, n_workers=20, answers_per_item=3, scale="binary",
+                                   worker_accuracy=(0.55, 0.9), seed=1)
+    ordered = answers.sort_values(["item_id", "position"], kind="stable")  # the wrappers' row order (MACE, M-MSR)
+    data = ordered.rename(columns={"item_id": "task", "worker_id": "worker", "answer": "label"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = DIRECT[method](aggregation).fit_predict(data)
+    ours = crowdkit_aggregate(answers, method, scale="binary")
+    assert list(ours.columns) == ["label", "n_answers", "posterior", "confidence", "tied"]
+    decided = ~ours["tied"]
+    assert (ours.loc[decided, "label"] == expected.reindex(ours.index)[decided].astype(int)).all()
+    assert ours["confidence"].between(0.5, 1).all()
+
+
+def test_dawid_skene_on_four_classes_adds_the_positive_classes_and_needs_the_scale(compas):
+    from crowdkit.aggregation import DawidSkene
+
+    truth = compas[0].iloc[:150]
+    answers = crowd.simulate_crowd(truth, n_workers=20, answers_per_item=5, scale="confidence4",
+                                   worker_accuracy=(0.6, 0.9), seed=2)
+    result = crowdkit_aggregate(answers, "dawid_skene_4", scale="confidence4")
+    ordered = answers.sort_values(["item_id", "position"], kind="stable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probas = DawidSkene(n_iter=100, tol=1e-5).fit(
+            ordered.rename(columns={"item_id": "task", "worker_id": "worker", "answer": "label"})).probas_
+    assert probas.shape[1] == 4  # four answer classes, not two
+    np.testing.assert_allclose(result["posterior"], (probas[3] + probas[4]).reindex(result.index))
+    assert accuracy(result, truth) > 0.75
+    with pytest.raises(CrowdDataError, match="dawid_skene_4 needs answers on the confidence4 scale"):
+        crowdkit_aggregate(answers.assign(answer=(answers["answer"] >= 3).astype(int)), "dawid_skene_4",
+                           scale="binary")
+
+
+def test_every_aggregator_is_reachable_through_aggregate(compas):
+    truth, _, features, _ = compas
+    truth = truth.iloc[:60]
+    answers = crowd.simulate_crowd(truth, n_workers=15, answers_per_item=3, scale="confidence4", seed=3)
+    for method in crowd.applicable_aggregators("confidence4", features=True, quick=True):  # GLAD, MACE above
+        result = crowd.aggregate(answers, method, scale="confidence4", features=features)
+        assert set(result.index) == set(truth.index) and result["label"].isin([0, 1]).all(), method
+    assert set(CROWDKIT_AGGREGATORS) < set(crowd.AGGREGATORS)
+    assert "dawid_skene_4" not in crowd.applicable_aggregators("binary", features=True)
+    with pytest.raises(CrowdDataError, match="learning_from_crowds needs the items' features"):
+        crowd.aggregate(answers, "learning_from_crowds", scale="confidence4")
+
+
+# --- learning from crowds ---------------------------------------------------------
+
+
+def test_learning_from_crowds_beats_the_vote_when_workers_share_mistakes(compas):
+    truth, scores, features, _ = compas
+    answers = simulate_feature_crowd(truth, scores, n_workers=100, answers_per_item=5, scale="confidence4",
+                                     seed=0, **TABLE6_CROWDS["compas"])
+    model = fit_learning_from_crowds(answers, features, scale="confidence4")
+    vote = accuracy(crowd.majority_vote(answers, scale="confidence4"), truth)
+    assert accuracy(model.labels, truth) > vote + 0.02
+    assert model.labels["confidence"].between(0.5, 1).all()
+    assert model.workers["n_answers"].sum() == len(answers)
+    rows = model.workers.filter(like="_given_0").sum(axis=1)
+    assert np.allclose(rows, 1)
+
+
+def test_learning_from_crowds_finds_an_always_wrong_worker(compas):
+    truth, _, features, _ = compas
+    answers = crowd.simulate_crowd(truth, n_workers=12, answers_per_item=4, scale="binary",
+                                   worker_accuracy=[0.02] + [0.8] * 11, seed=4)
+    model = fit_learning_from_crowds(answers, features, scale="binary")
+    assert model.workers.loc["w00", "accuracy"] < 0.1
+    assert model.workers.drop("w00")["accuracy"].min() > 0.65
+    assert accuracy(model.labels, truth) > accuracy(crowd.majority_vote(answers, scale="binary"), truth)
+
+
+def test_learning_from_crowds_needs_a_feature_row_for_every_answered_item(compas):
+    truth, _, features, _ = compas
+    answers = crowd.simulate_crowd(truth.iloc[:20], n_workers=5, answers_per_item=2, scale="binary", seed=0)
+    with pytest.raises(CrowdDataError, match="features have no row for 1 answered items"):
+        fit_learning_from_crowds(answers, features.drop(truth.index[3]), scale="binary")
+    broken = features.copy()
+    broken.iloc[features.index.get_loc(truth.index[0]), 0] = np.nan
+    with pytest.raises(CrowdDataError, match="NaN"):
+        fit_learning_from_crowds(answers, broken, scale="binary")
+
+
+def test_uncertain_items_are_the_least_sure_first():
+    labels = pd.DataFrame({"label": [1, 0, 1], "confidence": [0.95, 0.55, 0.7]}, index=["a", "b", "c"])
+    assert list(uncertain_items(labels, min_confidence=0.8)) == ["b", "c"]
+    with pytest.raises(CrowdDataError, match="no confidence column"):
+        uncertain_items(labels.drop(columns="confidence"))
+
+
+# --- the feature-aware simulated crowd ------------------------------------------------
+
+
+def test_feature_crowd_converges_to_the_reference_model_not_to_the_truth(compas):
+    truth, scores, _, _ = compas
+    shared = simulate_feature_crowd(truth, scores, n_workers=60, answers_per_item=31, scale="binary",
+                                    shared_noise=0.0, truth_signal=0.0, worker_noise=(1.0, 1.0),
+                                    spammer_share=0.0, seed=0)
+    independent = crowd.simulate_crowd(truth, n_workers=60, answers_per_item=31, scale="binary",
+                                       worker_accuracy=(0.6, 0.6), seed=0)
+    reference = float(((scores > 0).astype(int) == truth).mean())
+    assert abs(accuracy(crowd.majority_vote(shared, scale="binary"), truth) - reference) < 0.03
+    assert accuracy(crowd.majority_vote(independent, scale="binary"), truth) > 0.85 > reference + 0.1
+
+
+def test_feature_crowd_is_reproducible_with_partial_answering_and_spammers(compas):
+    truth, scores, _, _ = compas
+    first, workers = simulate_feature_crowd(truth, scores, n_workers=80, answers_per_item=5, scale="confidence4",
+                                            seed=7, return_workers=True)
+    again = simulate_feature_crowd(truth, scores.to_numpy(), n_workers=80, answers_per_item=5,
+                                   scale="confidence4", seed=7)
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first.columns) == list(crowd.ANSWER_COLUMNS) and first["answer"].isin([1, 2, 3, 4]).all()
+    assert not first.duplicated(["item_id", "worker_id"]).any()
+    per_worker = first.groupby("worker_id").size()
+    assert per_worker.max() > 4 * per_worker.median()  # a few busy workers, most answer little
+    assert per_worker.max() < len(truth)
+    assert workers["spammer"].sum() == 12
+    with pytest.raises(CrowdDataError, match="reference_score has no score for 1 items"):
+        simulate_feature_crowd(truth, scores.iloc[1:], n_workers=10, answers_per_item=2, scale="binary")
+
+
+def test_table6_crowd_reproduces_the_papers_compas_accuracy_at_eleven_answers(compas):
+    truth, scores, _, _ = compas
+    answers = simulate_feature_crowd(truth, scores, n_workers=200, answers_per_item=11, scale="confidence4",
+                                     seed=5, **TABLE6_CROWDS["compas"])
+    table6 = {1: 0.609, 5: 0.656, 11: 0.667}
+    for n, paper in table6.items():  # one seed of 600 items: sd about 0.02, hence the ±0.05
+        assert abs(accuracy(crowd.mean_score(answers, max_answers=n), truth) - paper) < 0.05, n
