@@ -168,3 +168,24 @@ OUTSIDE = {"curves": "title: 'Curves · ", "setup": 'caption: "PANDA ranks with 
 def test_state_md_is_the_literal_helper():
     import state
     assert all(state.md(text) == md(text) for text in HOSTILE)
+
+
+def test_curves_draws_a_simulations_method_names_as_typed(hostile_db):
+    """Plotly draws <a href> in trace names: a method name from an uploaded simulation.csv must not link."""
+    import json
+
+    with Store(hostile_db) as store:
+        row = store.project_by_name(PROJECT)
+    method = '<a href="http://evil.example">random</a>'
+    lines = [f"method,budget,seed,f1,{row['metric']},dataset,sensitive"]
+    quoted = '"' + method.replace('"', '""') + '"'
+    lines += [f'{quoted},{b},{s},0.5,0.1,"csv:{FILE}","{SENSITIVE}"' for b in (5, 10) for s in (0, 1)]
+    at = signed_in()
+    at.switch_page("app_pages/curves.py").run()
+    at.file_uploader(key="curves_simulation").set_value(("simulation.csv", "\n".join(lines).encode(), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    names = [trace.get("name", "") for chart in at.get("plotly_chart")
+             for trace in json.loads(chart.proto.spec)["data"]]
+    assert '&lt;a href="http://evil.example"&gt;random&lt;/a&gt;' in names
+    assert not [n for n in names if "<a" in n]

@@ -15,7 +15,7 @@ from fairal.research.simulate import read_simulation
 from fairal.trainers import USES_VALIDATION
 
 import state
-from literal import md
+from literal import md, plotly_text
 
 store, _admin, project = state.admin_project_page("Curves", key="curves_project")
 st.caption(f"Evaluated on the project's held-out test set ({len(project.test):,} rows), "
@@ -67,6 +67,7 @@ if upload is not None:
             raise ValueError(f"the file is {upload.size:,} bytes, over the limit of {limit:,} bytes")
         simulated = read_simulation(upload, dataset=project.row["dataset"], sensitive=project.row["sensitive"],
                                     metric=metric)
+        simulated["method"] = simulated["method"].map(plotly_text)  # legend names: a <a href> shows as typed
     except ValueError as error:  # a malformed or mismatched upload is reported, never raised
         st.error(f"This simulation cannot be compared with the project: {md(error)}.")
     else:
