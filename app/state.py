@@ -75,7 +75,11 @@ def _started(path: str) -> dict:
 def open_database() -> None:
     """Create the database on the app's first start (and print a setup code if it has no admin);
     afterwards only check it is there. Call before anything else opens it."""
-    _started(str(db_path()))
+    path = db_path()
+    _started(str(path))
+    if not path.exists():  # before anything (the worker's start included) could make a new one
+        with store():
+            pass  # raises MissingDatabaseError, naming the file
 
 
 _PAGE_STORE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("fairal_page_store", default=None)

@@ -256,3 +256,18 @@ def test_a_failing_sso_sign_in_is_said_plainly(db, monkeypatch):
     at.run().button(key="login_sso").click().run()
     assert not at.exception
     assert "Signing in with SSO did not work" in texts(at) and "/srv/secret" not in texts(at)
+
+
+def test_a_deleted_database_is_not_made_again_by_restarting_the_worker(db, monkeypatch):
+    """The app starts a worker when none runs; with the database gone it must not start one (a new worker
+    would open, and so create, the file): the page says the database is missing first."""
+    started_workers = []
+    monkeypatch.setenv("FAIRAL_WORKER", "on")
+    monkeypatch.setattr("fairal.retrainer.ensure_worker", lambda path, **kw: started_workers.append(path))
+    at = signed_in(ANNOTATOR)
+    assert len(started_workers) >= 1  # (the stub starts nothing, so every run asks)
+    started_workers.clear()
+    _remove(db)
+    at.run()
+    assert errors.MISSING in texts(at)
+    assert started_workers == [] and not db.exists()
