@@ -89,10 +89,12 @@ def main() -> None:
              "| file | how | tree | outcome | wall s | CPU s | peak MiB |", "|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as folder:
         big = write_rows(Path(folder) / "big.csv", 4_000_000)
+        rows = write_rows(Path(folder) / "rows.csv", 3_200_000)  # under the size limit, over the row limit
         many = write_rows(Path(folder) / "many.csv", 600_000)
-        runs = [(big, "path", args.tree), (big, "upload", args.tree), (many, "path", args.tree)]
+        runs = [(big, "path", args.tree), (big, "upload", args.tree), (rows, "path", args.tree),
+                (rows, "upload", args.tree), (many, "path", args.tree)]
         if args.before:
-            runs.append((many, "path", args.before))
+            runs += [(rows, "path", args.before), (many, "path", args.before)]
         for path, mode, tree in runs:
             result = measure(tree, path, mode)
             size = f"{path.name} ({path.stat().st_size / 2**20:.0f} MiB, {sum(1 for _ in open(path)) - 1:,} rows)"
