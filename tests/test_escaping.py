@@ -164,7 +164,8 @@ OUTSIDE = {"curves": "title: 'Curves · ", "setup": 'caption: "PANDA ranks with 
 
 @pytest.mark.xfail(strict=True, reason="app/state.py (not this change's file) keeps its own md, which lets GFM "
                                        "literal autolinks through; the fix: state.md = literal.md. Then remove "
-                                       "this marker and escaped_by_state_md.")
+                                       "this marker, OUTSIDE here and the 'outside' lines of "
+                                       "test_escaping_browser.py.")
 def test_state_md_is_the_literal_helper():
     import state
     assert all(state.md(text) == md(text) for text in HOSTILE)
