@@ -84,7 +84,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad
 
-from fairal.device import default_device
+from fairal.device import default_device, fit_schedule
 from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import (
     BestEpoch,
@@ -159,6 +159,8 @@ class FORMLTrainer:
     name = "forml"
     uses_validation = True   # the exemplar set
     needs_validation = False  # holds out its own exemplars without one
+    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.device.fit_schedule`).
+    default_batch_size = 128
 
     def __init__(
         self,
@@ -167,7 +169,7 @@ class FORMLTrainer:
         model: Literal["logistic", "mlp"] = "mlp",
         hidden: Sequence[int] = (64, 64),
         epochs: int = 20,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         lr: float = 0.01,
         weight_lr: float = 1.0,
         inner_lr: float | None = None,
@@ -206,8 +208,10 @@ class FORMLTrainer:
                              f"got {self.meta_loss!r}")
         if self.model not in ("logistic", "mlp"):
             raise ValueError(f"model must be one of 'logistic' or 'mlp', got {self.model!r}")
-        for name in ("epochs", "batch_size", "exemplar_min_per_group"):
+        for name in ("epochs", "exemplar_min_per_group"):
             check_positive_int(name, getattr(self, name))
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
         for name in ("lr", "weight_lr", "momentum"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -278,21 +282,24 @@ class FORMLTrainer:
                                 hidden=self.hidden).to(device)
         X, y, prior = t["X"], t["y"], t["prior"]
         n = len(X)
+        batch_size, epochs = fit_schedule(n, batch_size=self.batch_size, default_batch=self.default_batch_size,
+                                          epochs=self.epochs, device=device)
+        self.batch_size_, self.epochs_ = batch_size, epochs
         w = torch.zeros(n, device=device, dtype=X.dtype)
         ema_loss = torch.full((n,), float("nan"), device=device, dtype=X.dtype)
         optimizer = torch.optim.SGD(module.parameters(), lr=self.lr, momentum=self.momentum)
         generator = torch.Generator().manual_seed(self.random_state or 0)
-        sampler = _ExemplarSampler(t["gv"].cpu().numpy(), n_groups, self.batch_size,
+        sampler = _ExemplarSampler(t["gv"].cpu().numpy(), n_groups, batch_size,
                                    self.exemplar_min_per_group, np.random.default_rng(self.random_state))
         meta_on = learn and self.weight_lr > 0
         history: list[float] = []
         best = BestEpoch()
-        for epoch in epoch_range(self.epochs, self, "FORML"):
+        for epoch in epoch_range(epochs, self, "FORML"):
             module.train()
             order = torch.randperm(n, generator=generator).to(device)
             meta_values = []
-            for start in range(0, n, self.batch_size):
-                idx = order[start:start + self.batch_size]
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
                 ex = torch.as_tensor(sampler.sample(), device=device)
                 exemplar = (t["Xv"][ex], t["yv"][ex], t["gv"][ex])
                 value, losses = self.step(module, optimizer, w, idx, (X[idx], y[idx]), exemplar,

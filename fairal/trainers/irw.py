@@ -73,7 +73,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from fairal.device import default_device
+from fairal.device import default_device, fit_schedule
 from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import (
     BestEpoch,
@@ -250,9 +250,11 @@ class _WorstCaseTrainer:
     name = "_worst_case"
     uses_validation = False  # only to pick the epoch, never as a clean set
     needs_validation = False
+    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.device.fit_schedule`).
+    default_batch_size = 32
 
     def __init__(self, alpha: float = 0.1, *, model: Literal["logistic", "mlp"] = "mlp",
-                 hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
+                 hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int | None = None,
                  lr: float = 0.01, optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad",
                  progress: bool = False, device: str | torch.device | None = None, random_state: int | None = 0):
         self.alpha = alpha
@@ -273,8 +275,9 @@ class _WorstCaseTrainer:
             raise ValueError(f"optimizer must be one of 'adagrad', 'adam' or 'sgd', got {self.optimizer!r}")
         if self.model not in ("logistic", "mlp"):
             raise ValueError(f"model must be one of 'logistic' or 'mlp', got {self.model!r}")
-        for key in ("epochs", "batch_size"):
-            check_positive_int(key, getattr(self, key))
+        check_positive_int("epochs", self.epochs)
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
 
@@ -307,6 +310,9 @@ class _WorstCaseTrainer:
         n_classes = max(2, int(y.max()) + 1)
         device = torch.device(self.device) if self.device is not None else default_device()
         sw = check_sample_weight(sample_weight, len(X))
+        self.batch_size_, self.epochs_ = fit_schedule(len(X), batch_size=self.batch_size,
+                                                      default_batch=self.default_batch_size, epochs=self.epochs,
+                                                      device=device)
         s = torch.ones(len(X), device=device) if sw is None else torch.as_tensor(sw, device=device)
         architecture = {"kind": self.model, "n_features": X.shape[1], "n_classes": n_classes,
                         "hidden": list(self.hidden) if self.model == "mlp" else []}
@@ -323,13 +329,13 @@ class _WorstCaseTrainer:
             Xv, yv, _ = as_arrays(validation)
             val = (torch.as_tensor(Xv, device=device), torch.as_tensor(yv, device=device))
         best = BestEpoch()
-        for epoch in epoch_range(self.epochs, self, type(self).__name__.removesuffix("Trainer")):
+        for epoch in epoch_range(self.epochs_, self, type(self).__name__.removesuffix("Trainer")):
             order = torch.randperm(len(X), generator=generator).to(device)
             module.eval()
             self._epoch_start(module, Xt, yt, s, order)
             module.train()
-            for start in range(0, len(X), self.batch_size):
-                batch = order[start:start + self.batch_size]
+            for start in range(0, len(X), self.batch_size_):
+                batch = order[start:start + self.batch_size_]
                 w, losses = self._weighted_batch(module, Xt, yt, s, batch)
                 loss = (w * losses).mean()
                 optimizer.zero_grad()
@@ -382,7 +388,7 @@ class IRWTrainer(_WorstCaseTrainer):
 
     def __init__(self, alpha: float = 0.1, *, scheme: Literal["local", "global"] = "local",
                  gradients: Literal["last", "all"] = "last", model: Literal["logistic", "mlp"] = "mlp",
-                 hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 32,
+                 hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int | None = None,
                  lr: float = 0.01, optimizer: Literal["adagrad", "adam", "sgd"] = "adagrad",
                  outliers: bool = False, dbscan_eps: float | None = None, dbscan_min_samples: int = 5,
                  uniform_mix: float = 0.0, refresh_every: int | None = None, progress: bool = False,
@@ -434,8 +440,8 @@ class IRWTrainer(_WorstCaseTrainer):
         n = len(X)
         keep = torch.ones(n, dtype=torch.bool, device=X.device)
         if self.outliers:  # DBSCAN within this epoch's mini-batches
-            for start in range(0, n, self.batch_size):
-                batch = order[start:start + self.batch_size]
+            for start in range(0, n, self.batch_size_):
+                batch = order[start:start + self.batch_size_]
                 g, _ = per_sample_gradients(module, X[batch], y[batch], gradients=self.gradients,
                                             sample_weight=s[batch])
                 keep[batch] = self._outlier_mask(g)
