@@ -275,3 +275,10 @@ def test_curves_refuses_a_simulation_file_over_the_size_limit(setup_page):
     at.file_uploader(key="curves_simulation").set_value(("simulation.csv", b"method,budget\n" * 500, "text/csv")).run()
     assert not at.exception
     assert "over the limit of 6,000 bytes" in plain(at.error[0].value)
+
+
+def test_a_column_named_like_an_id_but_not_named_as_one_is_logged(caplog):
+    content = b"id,age,group,y\n1,20,a,0\n1,30,b,1\n2,40,a,1\n"
+    dataset = load_csv(io.BytesIO(content), label="y", sensitive="group")
+    assert "id" in dataset.feature_names  # as asked: no id column, so a feature
+    assert "column 'id' looks like a row id but is used as a feature" in caplog.text

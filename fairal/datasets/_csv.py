@@ -382,6 +382,9 @@ def _checked_frame(frame: pd.DataFrame, label: str, sensitive: str, display_colu
     Checks the columns and the ids, and drops empty columns and incomplete rows (both logged).
     """
     _check_columns(frame, label, sensitive, display_columns, id_column)
+    if id_column is None and suggest_id_column(frame) not in (None, label, sensitive):
+        logger.warning("column %r looks like a row id but is used as a feature; name it as the id column "
+                       "(id_column=, --id-column, Setup's \"Id column\") if it is one", suggest_id_column(frame))
     frame = _drop_empty_columns(frame, id_column)
     return _complete_rows(frame, _ids(frame, id_column), label, sensitive)
 
