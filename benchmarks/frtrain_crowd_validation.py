@@ -79,6 +79,8 @@ def run(args) -> list[dict]:
             Xv, yv, gv = data["val"]
             sets = {"ground truth": yv, **labels}
             for label_source, yset in sets.items():
+                if args.validation_sets and label_source not in args.validation_sets:
+                    continue
                 t0, c0 = time.perf_counter(), time.process_time()
                 model = FRTrainTrainer(random_state=seed, **base).fit(data["poisoned"], validation=(Xv, yset, gv))
                 acc, di = evaluate(model, data["test"])
@@ -147,6 +149,10 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the 10,000-epoch schedule")
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--out", default=None, help="CSV of per-run rows (rewritten after every run)")
+    p.add_argument("--validation-sets", nargs="+", default=None,
+                   help="restrict to these validation sets ('ground truth' and aggregator names)")
+    p.add_argument("--from-csv", nargs="+", default=None,
+                   help="only write the report from these per-run CSVs (runs split over several processes)")
     p.add_argument("--report", type=Path, default=RESULTS / "frtrain_crowd_validation.md")
     args = p.parse_args(argv)
     # fr_settings reads the frtrain_real options: the paper's poisoned setting.
@@ -158,6 +164,12 @@ def main(argv=None) -> None:
                        ("authors_conventions", False)):
         setattr(args, key, value)
     torch.set_num_threads(1)
+    if args.from_csv:
+        frame = pd.concat([pd.read_csv(path) for path in args.from_csv], ignore_index=True)
+        text = report(frame.to_dict("records"), args, frame["seconds"].sum(), frame["cpu_seconds"].sum())
+        args.report.write_text(text)
+        print(text)
+        return
     start, cpu0 = time.perf_counter(), time.process_time()
     rows = run(args)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

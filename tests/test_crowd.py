@@ -147,6 +147,30 @@ FRTRAIN_WIDE = (b"example_idx,ans_1,worker_1,ans_2,worker_2\n"
                 b"10,4,a,1,b\n11,2,b,,\n")
 
 
+#: The header and first two rows of FR-Train's published AMT file (github.com/yuji-roh/fr-train,
+#: crowdsourcing-data/AdultCensus_crowdsourcing_data.csv): features, true_label, ans_1..11, worker_id_1..11.
+AMT_ADULT = (
+    "example_idx,age,work_class,education,education_num,marital_status,occupation,role_in_family,capital_gain,"
+    "work_hours_per_week,gender,race,true_label," + ",".join(f"ans_{k}" for k in range(1, 12)) + ","
+    + ",".join(f"worker_id_{k}" for k in range(1, 12)) + "\n"
+    "0,44,Self-employed (not inc.),High-school-grad,9,Civilian spouse,Sales,Wife,0,40,Female,White,1,"
+    "1,3,2,3,1,1,1,1,4,1,2,worker_150,worker_96,worker_292,worker_208,worker_637,worker_611,worker_571,worker_346,"
+    "worker_253,worker_640,worker_103\n"
+    "1,49,Self-employed (not inc.),Bachelors,13,Civilian spouse,Sales,Husband,0,60,Male,White,1,"
+    "4,4,3,3,3,3,1,2,4,3,3,worker_5,worker_294,worker_136,worker_80,worker_533,worker_224,worker_184,worker_444,"
+    "worker_318,worker_272,worker_270\n"
+).encode()
+
+
+def test_the_frtrain_authors_amt_file_reads_without_editing():
+    answers = read_answers(AMT_ADULT, scale="confidence4", name="AdultCensus_crowdsourcing_data.csv")
+    assert len(answers) == 22 and set(answers["item_id"]) == {"0", "1"}
+    first = answers[answers["item_id"] == "0"]
+    assert first["answer"].tolist() == [1, 3, 2, 3, 1, 1, 1, 1, 4, 1, 2]
+    assert first["worker_id"].iloc[0] == "worker_150" and first["position"].tolist() == list(range(11))
+    assert crowd.mean_score(answers).loc["1", "label"] == 1  # mean 3.0 > 2.5; item 0's mean 1.82 is negative
+
+
 def test_frtrain_style_wide_files_with_a_column_mapping():
     # 12.13: FR-Train's published files use example_idx and ans_k; both are read without editing.
     by_default = read_answers(FRTRAIN_WIDE, scale="confidence4")

@@ -84,7 +84,10 @@ __all__ = [
     "code_labels",
     "code_prediction",
     "example_weights",
+    "holds_group",
+    "PRESETS",
     "robust_input",
+    "warmup_loss",
     "robustness_term",
 ]
 
@@ -95,6 +98,37 @@ _FAIRNESS = ("disparate_impact", "equalized_odds", "equal_opportunity")
 _ROBUST_INPUT = ("probability", "logit")
 _LABEL_CODING = ("01", "pm1")
 _REWEIGHT_LOSS = ("bce", "generator")
+_WARMUP_LOSS = ("bce", "tanh")
+_REWEIGHT_AT = ("offset", "multiples")
+
+#: ``preset=`` options: the authors' released code (github.com/yuji-roh/fr-train). ``authors``: the
+#: poisoned-data notebook; ``authors_clean``: the clean-data notebook. A preset sets these attributes
+#: (overriding the keyword arguments of the same names).
+PRESETS: dict[str, dict[str, object]] = {
+    "authors": dict(robust_input="logit", label_coding="pm1", reweight_loss="generator", fair_in_warmup=True,
+                    warmup_loss="tanh"),
+    "authors_clean": dict(robust_input="logit", label_coding="pm1", reweight_loss="generator", fair_in_warmup=True,
+                          detach_robust=True, reweight_at="multiples"),
+}
+
+
+def warmup_loss(logit: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """The classifier's warm-up loss: weighted BCE on the logit, or the authors' poisoned notebook's
+    ``0.1 · BCE((tanh(logit) + 1) / 2, y)`` (``kind="tanh"``)."""
+    if kind == "tanh":
+        p = ((torch.tanh(logit) + 1.0) / 2.0).clamp(1e-7, 1 - 1e-7)
+        return 0.1 * (weights * F.binary_cross_entropy(p, y.float(), reduction="none")).mean()
+    return (weights * F.binary_cross_entropy_with_logits(logit, y.float(), reduction="none")).mean()
+
+
+def holds_group(X: torch.Tensor, z: torch.Tensor) -> bool:
+    """Whether a column of ``X`` already encodes the two groups (constant within each, different between):
+    then D_r reads z from X, as in the authors' code, and no second copy is appended."""
+    if X.shape[1] == 0 or int(z.max()) > 1 or int(z.min()) == int(z.max()):
+        return False
+    a, b = X[z == 0], X[z == 1]
+    constant = (a.amax(0) == a.amin(0)) & (b.amax(0) == b.amin(0))
+    return bool((constant & (a[0] != b[0])).any())
 
 
 def code_labels(y: torch.Tensor, label_coding: str = "01") -> torch.Tensor:
@@ -160,12 +194,16 @@ def example_weights(scores: torch.Tensor, classifier_loss: float, discriminator_
     return r * scores + (1.0 - r)
 
 
-def robust_input(X: torch.Tensor, z: torch.Tensor, y: torch.Tensor, n_groups: int) -> torch.Tensor:
+def robust_input(X: torch.Tensor, z: torch.Tensor, y: torch.Tensor, n_groups: int,
+                 append_z: bool = True) -> torch.Tensor:
     """D_r's input ``[x, z, y]``: z as one 0/1 column for two groups, one-hot otherwise.
 
     ``y`` is a true 0/1 label (validation rows) or the classifier's probability
     (training rows); the latter keeps its graph, so gradients reach the classifier.
+    ``append_z=False``: ``[x, y]``, for an ``X`` that already holds z (:func:`holds_group`).
     """
+    if not append_z:
+        return torch.cat([X, y.float().unsqueeze(1)], dim=1)
     zcols = z.float().unsqueeze(1) if n_groups == 2 else F.one_hot(z, n_groups).float()
     return torch.cat([X, zcols, y.float().unsqueeze(1)], dim=1)
 
@@ -203,6 +241,7 @@ class _Problem:
     f_cond: torch.Tensor  # their labels: D_f's condition for equalized odds
     n_conditions: int
     val_input: torch.Tensor | None = None  # D_r's clean input [x, z, y]; None without a validation set
+    append_z: bool = True  # False when X already holds z (then D_r reads [x, y])
 
 
 @dataclass
@@ -270,6 +309,24 @@ class FRTrainTrainer:
     reweight_loss : "bce" or "generator"
         ``L_c`` in ``R = σ(L_c / L_d − C)``: the classifier's weighted BCE (default) or its
         last total loss (authors' code; negative once the adversarial terms dominate).
+    fair_in_warmup : bool
+        Train D_f during warm-up too (the authors' code); by default it is frozen (Appendix A.4).
+    warmup_loss : "bce" or "tanh"
+        The warm-up loss: weighted BCE, or ``0.1·BCE((tanh(logit) + 1) / 2, y)`` (the authors'
+        poisoned-data notebook), see :func:`warmup_loss`.
+    detach_robust : bool
+        Detach ŷ in the robustness term (the authors' clean-data notebook; it turns the λr
+        term's gradient on the classifier off).
+    reweight_at : "offset" or "multiples"
+        Recompute the weights every ``reweight_every`` epochs counted from the end of warm-up
+        (default), or at epochs that are multiples of both ``reweight_every`` and ``d_steps``
+        (the authors' clean-data notebook).
+    preset : None, "authors" or "authors_clean"
+        Set the options above to the authors' released code (:data:`PRESETS`): ``"authors"`` is
+        the poisoned-data notebook, ``"authors_clean"`` the clean-data one. Not reproduced: the
+        order in which their code draws the initial weights (single seeds differ, 5-seed means
+        do not). In every setting D_r sees z once: when ``X`` already holds it
+        (:func:`holds_group`, e.g. data loaded with ``include_sensitive=True``), no copy is appended.
     device, random_state
         As for :class:`~fairal.trainers.ERMTrainer`.
 
@@ -302,6 +359,11 @@ class FRTrainTrainer:
         label_coding: Literal["01", "pm1"] = "01",
         reweight_loss: Literal["bce", "generator"] = "bce",
         reweight: bool = True,
+        fair_in_warmup: bool = False,
+        warmup_loss: Literal["bce", "tanh"] = "bce",
+        detach_robust: bool = False,
+        reweight_at: Literal["offset", "multiples"] = "offset",
+        preset: Literal["authors", "authors_clean"] | None = None,
         progress: bool = False,
         device: str | torch.device | None = None,
         random_state: int | None = 0,
@@ -323,6 +385,16 @@ class FRTrainTrainer:
         self.label_coding = label_coding
         self.reweight_loss = reweight_loss
         self.reweight = reweight
+        self.fair_in_warmup = fair_in_warmup
+        self.warmup_loss = warmup_loss
+        self.detach_robust = detach_robust
+        self.reweight_at = reweight_at
+        self.preset = preset
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {preset!r}")
+            for name, value in PRESETS[preset].items():
+                setattr(self, name, value)
         self.progress = progress
         self.device = device
         self.random_state = random_state
@@ -332,7 +404,8 @@ class FRTrainTrainer:
         if self.fairness not in _FAIRNESS:
             raise ValueError(f"fairness must be one of {_FAIRNESS}, got {self.fairness!r}")
         for name, allowed in (("robust_input", _ROBUST_INPUT), ("label_coding", _LABEL_CODING),
-                              ("reweight_loss", _REWEIGHT_LOSS)):
+                              ("reweight_loss", _REWEIGHT_LOSS), ("warmup_loss", _WARMUP_LOSS),
+                              ("reweight_at", _REWEIGHT_AT)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.lambda_f < 0 or self.lambda_r < 0 or self.lambda_f + self.lambda_r >= 1:
@@ -390,6 +463,7 @@ class FRTrainTrainer:
             w_user=torch.as_tensor(w_user, device=device), categories=categories, n_groups=n_groups, device=device,
             f_rows=f_rows, f_cond=yt[f_rows], n_conditions=2 if self.fairness == "equalized_odds" else 1,
         )
+        problem.append_z = not holds_group(problem.X, problem.z)
         if validation is not None:
             problem.val_input = self._validation_input(validation, problem)
         return problem
@@ -404,7 +478,8 @@ class FRTrainTrainer:
         zv, _ = _encode_groups(gv, problem.categories)
         device = problem.device
         return robust_input(torch.as_tensor(Xv, device=device), torch.as_tensor(zv, device=device),
-                            code_labels(torch.as_tensor(yv, device=device), self.label_coding), problem.n_groups)
+                            code_labels(torch.as_tensor(yv, device=device), self.label_coding), problem.n_groups,
+                            problem.append_z)
 
     def _build_networks(self, problem: _Problem) -> _Networks:
         """The classifier and both discriminators, seeded and initialised as the authors do, with optimisers."""
@@ -415,7 +490,8 @@ class FRTrainTrainer:
         with seeded(self.random_state):
             classifier = make_model(kind, n_features, n_classes=2, hidden=(hidden,) if hidden else ())
             d_fair = FairnessDiscriminator(problem.n_groups, problem.n_conditions)
-            n_inputs = n_features + (1 if problem.n_groups == 2 else problem.n_groups) + 1
+            z_width = (1 if problem.n_groups == 2 else problem.n_groups) if problem.append_z else 0
+            n_inputs = n_features + z_width + 1
             d_robust = RobustnessDiscriminator(n_inputs, int(self.robust_hidden))
             for net in (classifier, d_fair, d_robust):
                 net.apply(_init_normal)
@@ -440,7 +516,8 @@ class FRTrainTrainer:
             warm = epoch < self.warmup
             logit = nets.classifier(problem.X).squeeze(-1)
             y_hat = code_prediction(logit, self.robust_input, self.label_coding)
-            fake_input = robust_input(problem.X, problem.z, y_hat, problem.n_groups) if robust else None
+            fake_input = (robust_input(problem.X, problem.z, y_hat, problem.n_groups, problem.append_z)
+                          if robust else None)
             self._discriminator_steps(problem, nets, state, logit, fake_input, warm)
             if warm or epoch % self.d_steps == 0:
                 self._classifier_step(problem, nets, state, epoch, logit, fake_input, warm)
@@ -449,7 +526,7 @@ class FRTrainTrainer:
     def _discriminator_steps(self, problem: _Problem, nets: _Networks, state: _TrainingState,
                              logit: torch.Tensor, fake_input: torch.Tensor | None, warm: bool) -> None:
         """One step of D_f (frozen during warm-up, Appendix A.4) and one of D_r (clean = 1, training = 0)."""
-        if self.lambda_f > 0 and not warm:
+        if self.lambda_f > 0 and (not warm or self.fair_in_warmup):
             nets.opt_f.zero_grad()
             d_f_loss = _fair_cost(problem, nets.d_fair, logit.detach()).mean()
             d_f_loss.backward()
@@ -472,7 +549,7 @@ class FRTrainTrainer:
         weights = problem.w_user * state.r_weight
         bce = F.binary_cross_entropy_with_logits(logit, problem.y.float(), reduction="none")
         if warm:
-            loss = (weights * bce).mean()
+            loss = warmup_loss(logit, problem.y, weights, self.warmup_loss)
         else:
             loss, weights = self._adversarial_loss(problem, nets, state, epoch, logit, fake_input, weights, bce)
         loss.backward()
@@ -490,9 +567,10 @@ class FRTrainTrainer:
                           bce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The classifier's loss after warm-up and the example weights it used (recomputed when due)."""
         robust = self.lambda_r > 0
-        r_logit = nets.d_robust(fake_input) if robust else None  # ŷ attached: gradient reaches the classifier
-        if (robust and self.reweight and (epoch - self.warmup) % self.reweight_every < self.d_steps
-                and np.isfinite(state.last_bce)):
+        if robust and self.detach_robust:
+            fake_input = cast(torch.Tensor, fake_input).detach()
+        r_logit = nets.d_robust(fake_input) if robust else None  # ŷ attached (unless detach_robust)
+        if robust and self.reweight and self._reweight_due(epoch) and np.isfinite(state.last_bce):
             assert r_logit is not None  # computed when robust
             r_scores = torch.sigmoid(r_logit.detach())
             state.r_weight = example_weights(r_scores, state.last_bce, state.last_dr, self.C)
@@ -508,6 +586,11 @@ class FRTrainTrainer:
             loss = loss - self.lambda_r * F.binary_cross_entropy_with_logits(r_logit, state.fake_target)
         return loss, weights
 
+    def _reweight_due(self, epoch: int) -> bool:
+        if self.reweight_at == "multiples":
+            return epoch % self.reweight_every == 0 and epoch % self.d_steps == 0
+        return (epoch - self.warmup) % self.reweight_every < self.d_steps
+
     def _result(self, problem: _Problem, nets: _Networks, state: _TrainingState) -> FittedModel:
         """The fitted classifier with its details (example weights, D_r's scores) and training info."""
         info = {
@@ -521,8 +604,10 @@ class FRTrainTrainer:
                 X, z, n_groups, d_robust = problem.X, problem.z, problem.n_groups, nets.d_robust
                 y_hat = code_prediction(nets.classifier(X).squeeze(-1), self.robust_input, self.label_coding)
                 y_code = code_labels(problem.y, self.label_coding)
-                scores = torch.sigmoid(d_robust(robust_input(X, z, y_code, n_groups))).cpu().numpy()
-                info["prediction_scores"] = torch.sigmoid(d_robust(robust_input(X, z, y_hat, n_groups))).cpu().numpy()
+                append = problem.append_z
+                scores = torch.sigmoid(d_robust(robust_input(X, z, y_code, n_groups, append))).cpu().numpy()
+                info["prediction_scores"] = torch.sigmoid(
+                    d_robust(robust_input(X, z, y_hat, n_groups, append))).cpu().numpy()
         details = FitDetails(example_weights=(problem.w_user * state.r_weight).cpu().numpy(),
                              robustness_scores=scores, label_trust=scores)
         self.discriminators_ = {"fair": nets.d_fair, "robust": nets.d_robust}
