@@ -44,9 +44,10 @@ TRAIN_POLICY_COMMAND = "python -m fairal train-policy --csv FILE --label COLUMN 
 TRAIN_POLICY_HINT = f"train one for this data on the Setup page (PANDA policies), or with {TRAIN_POLICY_COMMAND}"
 
 
-#: ``context="auto"`` scores pools larger than this in random blocks (full attention up to it: the
-#: 11k-item Adult pool keeps its exact ranking; 20k items take about 1.5 s of full attention on 2 cores).
-AUTO_BLOCKS_ABOVE = 20_000
+#: ``context="auto"`` scores pools larger than this in random blocks. Full attention up to it keeps
+#: the 11,306-item Adult pool's exact ranking; above, its O(N²) cost grows fast (2 CPU cores: 4.9 s
+#: CPU for 25,000 items against 0.8 s in blocks; benchmarks/results/scale.md).
+AUTO_BLOCKS_ABOVE = 12_000
 #: How the policy sees the pool: "auto" (see the module docstring), "full" attention, random "blocks".
 CONTEXTS = ("auto", "full", "blocks")
 #: The encoder's number format: "auto" (bfloat16 on CUDA, float32 on the CPU), "fp32", "bf16".
