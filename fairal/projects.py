@@ -41,6 +41,7 @@ from fairal.panda.strategy import (
     policy_misfit,
     policy_ref,
 )
+from fairal.project_arrays import arrays_folder, arrays_key, read_arrays, write_arrays
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.text import check_name
 from fairal.trainers import TRAINERS, USES_VALIDATION
@@ -531,9 +532,11 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
     items += [{"item_id": int(ids[p]), "role": "test"} for p in split.test]
     items += [{"item_id": int(ids[p]), "role": "pool"} for p in split.pool]
     if csv is not None:
-        config["csv"] = {"label": csv.label, "sensitive": csv.sensitive,
-                         "display_columns": list(csv.display_columns) if csv.display_columns else None,
-                         "positive": csv.positive, "id_column": csv.id_column, "filename": csv.filename}
+        options = {"label": csv.label, "sensitive": csv.sensitive,
+                   "display_columns": list(csv.display_columns) if csv.display_columns else None,
+                   "positive": csv.positive, "id_column": csv.id_column, "filename": csv.filename}
+        config["csv"] = options
+        config.update(_keep_arrays(store, csv.data, options, dataset))
     project_id = store.create_project(
         name=settings.name, dataset=dataset_name, label_column=dataset.label_name, sensitive=sensitive,
         split_seed=settings.split_seed, strategy=settings.strategy, trainers=list(settings.trainers),
@@ -684,17 +687,50 @@ def labels_table(store, project_id: int) -> pd.DataFrame:
     return pd.concat([table, shown], axis=1)
 
 
+def _keep_arrays(store, data: bytes, options: dict, dataset: Dataset) -> dict:
+    """Write a CSV project's encoded arrays beside the database (:mod:`fairal.project_arrays`):
+    ``{"arrays": record}`` for its config, or {} (in-memory store, or the folder cannot be written:
+    the project then re-parses its CSV when opened)."""
+    folder = arrays_folder(store)
+    if folder is None:
+        return {}
+    key = arrays_key(hashlib.sha256(data).hexdigest(), options)
+    try:
+        return {"arrays": {"key": key, **write_arrays(folder / key, dataset)}}
+    except Exception as error:  # an optimisation only: any failure (disk, Parquet types) leaves the CSV path
+        logger.warning("could not keep the arrays of %s in %s (%s); opening it will re-parse the CSV",
+                       dataset.name, folder, error)
+        return {}
+
+
+def _stored_arrays(store, row: dict) -> Dataset | None:
+    """A CSV project's kept arrays, checked against the checksums in its config; None (logged) when
+    there are none or they do not match, so the caller re-parses the CSV."""
+    record, folder = (row.get("config") or {}).get("arrays"), arrays_folder(store)
+    if not record or folder is None:
+        return None
+    try:
+        return read_arrays(folder / record["key"], {k: v for k, v in record.items() if k != "key"})
+    except (OSError, ValueError, KeyError) as error:  # DatasetError is a ValueError
+        logger.warning("project %s: its kept arrays cannot be used (%s); re-parsing its CSV", row.get("name"), error)
+        return None
+
+
+def _parsed_csv(store, config: dict) -> Dataset:
+    """A CSV project's data parsed from the CSV stored in the database (cached per process)."""
+    options = dict(config["csv"])
+    if options.get("display_columns"):
+        options["display_columns"] = tuple(options["display_columns"])
+    data = store.dataset_file(int(config["dataset_file_id"]))
+    return _csv_dataset(hashlib.sha256(data).hexdigest(), data, tuple(sorted(options.items())))
+
+
 def open_project(store, project_id: int) -> Project:
     """The runtime view of a stored project (its dataset is loaded once and cached)."""
     row = store.project(project_id)
     config = row.get("config") or {}
     if row["dataset"].startswith("csv:"):
-        options = dict(config["csv"])
-        file_id = config["dataset_file_id"]
-        if options.get("display_columns"):
-            options["display_columns"] = tuple(options["display_columns"])
-        data = store.dataset_file(int(file_id))
-        dataset = _csv_dataset(hashlib.sha256(data).hexdigest(), data, tuple(sorted(options.items())))
+        dataset = _stored_arrays(store, row) or _parsed_csv(store, config)
     else:
         dataset = load(row["dataset"], sensitive=row["sensitive"])
     roles = {role: store.item_ids(project_id, role) for role in ("seed", "pool", "test")}
