@@ -19,7 +19,9 @@ a real upload needs:
    items and drop those who are clearly below a threshold.
 3. :func:`majority_vote`, :func:`mean_score` (the paper's rule) and
    :func:`dawid_skene` turn the answers into one 0/1 label per item;
-   :func:`aggregate` picks one by name. Their ``max_answers=N`` keeps the
+   :func:`aggregate` picks one by name, including those of
+   :mod:`fairal.crowd_models` (crowd-kit's GLAD, MACE, M-MSR, one-coin and
+   four-class Dawid-Skene; learning from crowds with the item features). Their ``max_answers=N`` keeps the
    answers whose ``position`` is below N, i.e. the first N answers
    collected, as in the paper.
 4. :func:`agreement` reports Fleiss' kappa, Krippendorff's alpha and the mean
@@ -27,8 +29,11 @@ a real upload needs:
    before trusting its labels.
 5. :func:`export_table` writes any of these frames as CSV or JSON with
    spreadsheet formula injection neutralised.
-6. :func:`simulate_crowd` and :func:`compare_aggregations` measure the
-   aggregators against known truth (tests and ``benchmarks/crowd_aggregation.py``).
+6. :func:`simulate_crowd` (independent errors) and
+   :func:`fairal.crowd_simulation.simulate_feature_crowd` (shared mistakes on
+   ambiguous items, calibrated to FR-Train's Table 6) with
+   :func:`compare_aggregations` measure the aggregators against known truth
+   (tests and ``benchmarks/crowd_aggregation.py``).
 
 Library choices: Krippendorff's alpha comes from ``krippendorff``, Fleiss'
 kappa and Wilson intervals from ``statsmodels``, Cohen's kappa from
