@@ -7,6 +7,7 @@ import os
 import re
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -263,7 +264,10 @@ def test_a_deleted_database_is_not_made_again_by_restarting_the_worker(db, monke
     would open, and so create, the file): the page says the database is missing first."""
     started_workers = []
     monkeypatch.setenv("FAIRAL_WORKER", "on")
-    monkeypatch.setattr("fairal.retrainer.ensure_worker", lambda path, **kw: started_workers.append(path))
+    monkeypatch.syspath_prepend(str(Path(APP).parent))  # the app's own modules, as the router imports them
+    import state  # the module the app's runs share (AppTest runs the script in this process)
+
+    monkeypatch.setattr(state, "ensure_worker", lambda path, **kw: started_workers.append(path))
     at = signed_in(ANNOTATOR)
     assert len(started_workers) >= 1  # (the stub starts nothing, so every run asks)
     started_workers.clear()
