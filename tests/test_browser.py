@@ -91,7 +91,13 @@ def body(driver) -> str:
 
 
 def text_appears(driver, text, timeout=90):
-    WebDriverWait(driver, timeout).until(lambda d: text in body(d))
+    try:
+        WebDriverWait(driver, timeout).until(lambda d: text in body(d))
+    except Exception:  # keep the page as it was, and say what it showed
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SHOTS / "failed.png"))
+        raise AssertionError(f"{text!r} did not appear within {timeout} s; the page said: {body(driver)[:1500]!r} "
+                             f"(screenshot {SHOTS / 'failed.png'})") from None
 
 
 def idle(driver, seconds=0.5):
