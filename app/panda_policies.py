@@ -13,6 +13,7 @@ from fairal.projects import ProjectError, csv_dataset, fitting_policies, use_pol
 from fairal.strategies import OFFLINE_ONLY, STRATEGIES
 
 import state
+from literal import md
 
 PANDA = "panda"
 
@@ -43,9 +44,9 @@ def strategy_select(where, store, *, builtin: str | None, sensitive: str | None,
                                     "one-step updates (exact FAL is too slow for live use).")
     if not policies:
         reason = problem or policy_misfit(DEFAULT_POLICY, dataset)
-        where.caption(f"PANDA is not offered: no policy fits this data ({state.md(reason)}). To get one, "
+        where.caption(f"PANDA is not offered: no policy fits this data ({md(reason)}). To get one, "
                       "create the project with another strategy, then train a policy for it under "
-                      f"**PANDA policies** on this page; or run {state.md(TRAIN_POLICY_COMMAND)}.")
+                      f"**PANDA policies** on this page; or run {md(TRAIN_POLICY_COMMAND)}.")
         return strategy, None
     if strategy != PANDA or len(policies) == 1:
         return strategy, str(policies[0])
@@ -58,10 +59,10 @@ def jobs_section(store, user, project) -> None:
     """Train a PANDA policy on the project's data in the background; show the jobs; switch to PANDA."""
     st.subheader("PANDA policies")
     st.caption(f"PANDA ranks with a policy meta-trained on data like the project's. A policy trained here "
-               f"learns from the meta-train half of {state.md(project.name)}'s data only (never its pool or "
+               f"learns from the meta-train half of {md(project.name)}'s data only (never its pool or "
                "test items); the background worker trains it while it keeps retraining the models.")
     if project.strategy_name == PANDA:
-        st.caption(f"This project ranks with PANDA, policy **{state.md(project.policy_path.name)}**.")
+        st.caption(f"This project ranks with PANDA, policy **{md(project.policy_path.name)}**.")
     left, right = st.columns([1, 2])
     iterations = left.number_input("Meta-training iterations", min_value=1, max_value=MAX_ITERATIONS,
                                    value=DEFAULT_ITERATIONS, step=50, key="setup_policy_iterations",
@@ -71,10 +72,10 @@ def jobs_section(store, user, project) -> None:
         try:
             queue_policy_job(store, project.id, iterations=int(iterations), by=user)
         except (ProjectError, AccessDenied) as error:
-            st.error(state.md(error))
+            st.error(md(error))
     if not state.worker_running():
         st.warning("No background worker runs: a policy job waits until one starts. Start it in a terminal: "
-                   f"{state.md(f'python -m fairal worker --db {state.db_path()}')}", icon=":material/warning:")
+                   f"{md(f'python -m fairal worker --db {state.db_path()}')}", icon=":material/warning:")
     active = any(j["status"] in ("queued", "running") for j in store.policy_jobs(project.id)[:5])
 
     @st.fragment(run_every=2 if active else None)
@@ -91,11 +92,11 @@ def _show_job(store, user, project, job: dict) -> None:
     if job["status"] in ("queued", "running"):
         share = job["iteration"] / max(job["iterations"], 1)
         st.progress(share, text=f"{title}: {job['status']}, {job['iteration']}/{job['iterations']} iterations "
-                                f"· {state.md(job['message'])}")
+                                f"· {md(job['message'])}")
     elif job["status"] == "failed":
-        st.error(f"{title} {state.md(job['message'])}", icon=":material/error:")
+        st.error(f"{title} {md(job['message'])}", icon=":material/error:")
     else:
-        st.success(f"{title}: {state.md(job['message'])}", icon=":material/check:")
+        st.success(f"{title}: {md(job['message'])}", icon=":material/check:")
         in_use = (project.strategy_name == PANDA
                   and project.policy_path.resolve() == policy_file(job["policy_path"]).resolve())
         if in_use:
@@ -104,7 +105,7 @@ def _show_job(store, user, project, job: dict) -> None:
             try:
                 use_policy(store, project.id, job["policy_path"], by=user)
             except (ProjectError, AccessDenied, FileNotFoundError) as error:
-                st.error(state.md(error))
+                st.error(md(error))
             else:
-                st.success(f"{state.md(project.name)} now ranks its pool with PANDA. New projects on the same "
+                st.success(f"{md(project.name)} now ranks its pool with PANDA. New projects on the same "
                            "data can choose this policy too.")

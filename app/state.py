@@ -11,7 +11,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import re
 import shlex
 import sys
 import threading
@@ -27,6 +26,8 @@ from fairal.research.methods import METHODS
 from fairal.retrainer import ensure_worker
 from fairal.retrainer import worker_running as _worker_running
 from fairal.store import NotFoundError, Store
+
+from literal import md
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,6 @@ def failure_message(error: BaseException, *, doing: str = "") -> str:
 def show_failure(error: BaseException, *, doing: str = "") -> None:
     """:func:`failure_message` as an error box."""
     st.error(failure_message(error, doing=doing), icon=":material/error:")
-
-
-def md(text) -> str:
-    """``text`` shown literally where Streamlit reads Markdown (names, data values, file names, errors)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])", r"\\\1", str(text))
 
 
 # ----------------------------------------------------------------- worker

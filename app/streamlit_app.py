@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import streamlit as st  # noqa: E402
 
 import state  # noqa: E402
+from literal import md  # noqa: E402
 
 ICON = str(Path(__file__).resolve().parent / "static" / "fairal.png")  # local: the app works offline
 
@@ -89,7 +90,7 @@ try:
     state.write_session_cookie()
     if user is not None:
         with st.sidebar:
-            st.caption(f"Signed in as **{state.md(user.name)}** · {user.role}")
+            st.caption(f"Signed in as **{md(user.name)}** · {user.role}")
             if st.button("Sign out", key="app_sign_out", icon=":material/logout:"):
                 with state.store() as store:
                     state.sign_out(store)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import cast
 
 from fairal.panda.config import MetaConfig
+from fairal.text import escape
 
 __all__ = ["queue_policy_job", "run_policy_job", "job_config", "DEFAULT_ITERATIONS", "MAX_ITERATIONS"]
 
@@ -94,7 +95,7 @@ def run_policy_job(store, job: dict) -> dict:
                    f"(random picks: F1 {best['random_eval_f1']:.3f}, disparity {best['random_eval_disparity']:.3f})")
         store.update_policy_job(job_id, status="done", iteration=int(job["iterations"]), message=message,
                                 policy_path=str(out))
-        logger.info("policy job %d for project %s: %s", job_id, project.name, message)
+        logger.info("policy job %d for project %s: %s", job_id, escape(project.name), message)
     except Exception as error:  # recorded for the Setup page; the worker goes on
         logger.exception("policy job %d failed", job_id)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

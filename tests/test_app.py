@@ -96,10 +96,12 @@ def open_project_page(at: AppTest, page: str, name: str, key: str, db) -> AppTes
 # --- accounts and roles ----------------------------------------------------------------
 
 
-def test_first_admin_is_created_then_signs_in(empty_db):
+def test_first_admin_is_created_then_signs_in(empty_db, capsys):
     at = started()
     assert plain(at.title[0].value) == "Create the first admin account"
     assert pages(at) == ["login.py"]
+    # the one-time setup code the app printed in its server console
+    at.text_input(key="login_setup_code").input(re.search(r"setup code: (\w+)", capsys.readouterr().err).group(1))
     at.text_input(key="login_new_name").input("root")
     at.text_input(key="login_new_password").input("a long password")
     at.text_input(key="login_new_again").input("another password")

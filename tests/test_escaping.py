@@ -152,23 +152,17 @@ def test_no_page_renders_a_users_text_as_a_link_or_image(hostile_db, page):
         at.text_input(key="ann_new_password").input(PASSWORD)
         at.button(key="ann_create_submit").click().run()
         assert md("bob www.evil.example") in at.success[0].value
-    page_leaks = [leak for leak in leaks(at) if not leak.startswith(OUTSIDE.get(page, "\0"))]
+    page_leaks = leaks(at)
     assert not page_leaks, "\n".join(page_leaks)
 
 
-#: Strings these pages show through code outside this change, escaped by ``state.md`` (which lets
-#: literal autolinks through): the Curves title (state.admin_project_page) and Setup's PANDA caption
-#: (app/panda_policies.py). test_state_md_is_the_literal_helper fails once state.md is fixed.
-OUTSIDE = {"curves": "title: 'Curves · ", "setup": 'caption: "PANDA ranks with a policy'}
-
-
-@pytest.mark.xfail(strict=True, reason="app/state.py (not this change's file) keeps its own md, which lets GFM "
-                                       "literal autolinks through; the fix: state.md = literal.md. Then remove "
-                                       "this marker, OUTSIDE here and the 'outside' lines of "
-                                       "test_escaping_browser.py.")
-def test_state_md_is_the_literal_helper():
+def test_the_app_has_one_markdown_escape():
+    """Every page escapes through literal.md: app/state.py no longer keeps its own (it let GFM literal
+    autolinks through in the Curves and Crowd titles and Setup's PANDA caption)."""
     import state
-    assert all(state.md(text) == md(text) for text in HOSTILE)
+    assert state.md is md
+    for path in Path(__file__).resolve().parents[1].joinpath("app").rglob("*.py"):
+        assert "def md(" not in path.read_text() or path.name == "literal.py", path
 
 
 def test_curves_draws_a_simulations_method_names_as_typed(hostile_db):

@@ -12,6 +12,7 @@ from fairal.crowd import CrowdDataError
 from fairal.store import StoreError
 
 import state
+from literal import md
 
 store, admin, project = state.admin_project_page("Crowd", key="crowd_project")
 st.caption("FR-Train builds its clean validation set from several noisy answers per item: import them or "
@@ -47,11 +48,11 @@ with st.expander("Import crowd answers (CSV)", expanded=not clean_set.imported_f
                                             filename=upload.name, format=layout,
                                             columns={role: name for role, name in mapping.items() if name} or None)
         except (CrowdDataError, StoreError, ValueError) as error:
-            st.error(f"Nothing was imported from {state.md(upload.name)}: {state.md(error)}")
+            st.error(f"Nothing was imported from {md(upload.name)}: {md(error)}")
         except AccessDenied as error:
-            st.error(f"Only admins import answers: {state.md(error)}")
+            st.error(f"Only admins import answers: {md(error)}")
         else:
-            st.session_state["crowd_message"] = f"Imported {n:,} answers from {state.md(upload.name)}."
+            st.session_state["crowd_message"] = f"Imported {n:,} answers from {md(upload.name)}."
             st.rerun()
 
 # --- counts by source -------------------------------------------------------------------
@@ -63,7 +64,7 @@ if files:
         doomed = st.selectbox("File", files, key="crowd_remove_source")
         if st.button("Remove its answers", key="crowd_remove"):
             clean_set.remove_crowd_file(store, project.id, doomed, by=admin)
-            st.session_state["crowd_message"] = f"Removed the answers imported from {state.md(doomed)}."
+            st.session_state["crowd_message"] = f"Removed the answers imported from {md(doomed)}."
             st.rerun()
 
 source = st.radio("Use answers from", clean_set.SOURCES, horizontal=True, key="crowd_source",
@@ -84,7 +85,7 @@ st.subheader("Agreement")
 try:
     agreement = crowd.agreement(answers, scale=project.scale)
 except ValueError as error:  # CrowdDataError; krippendorff's own ValueError when no item has two answers
-    st.info(f"Agreement needs items with two or more answers ({state.md(error)}).")
+    st.info(f"Agreement needs items with two or more answers ({md(error)}).")
 else:
     columns = st.columns(4)
     columns[0].metric("answers", f"{agreement['n_answers']:,}",
@@ -103,7 +104,7 @@ try:
     quality = clean_set.worker_quality(store, project.id, source=source)
 except CrowdDataError as error:
     quality = pd.DataFrame()
-    st.error(f"Cannot rate the workers: {state.md(error)}")
+    st.error(f"Cannot rate the workers: {md(error)}")
 if quality.empty:
     st.info("Nobody has answered a quiz item yet. Quiz items are the seed examples (known labels): set a "
             "quiz rate when creating the project, or include seed item ids in the crowd file.")
@@ -147,7 +148,7 @@ with st.expander("Compare the methods with the data set's true labels", expanded
     try:
         report = clean_set.aggregation_report(store, project.id, source=source, max_answers=limit, methods=compared)
     except (CrowdDataError, ValueError) as error:
-        st.error(f"Cannot compare: {state.md(error)}")
+        st.error(f"Cannot compare: {md(error)}")
     else:
         shown = report.copy()
         shown[["coverage", "accuracy", "tied_share"]] *= 100
@@ -172,9 +173,9 @@ if st.button("Use as validation set", type="primary", key="crowd_build", icon=":
             store, project.id, by=state.current_user(store), method=method, source=source,
             min_accuracy=float(min_accuracy) or None, max_answers=limit, min_answers=int(min_answers))
     except (CrowdDataError, StoreError, ValueError) as error:
-        st.error(f"No validation set was stored: {state.md(error)}")
+        st.error(f"No validation set was stored: {md(error)}")
     except AccessDenied as error:
-        st.error(f"Only admins build validation sets: {state.md(error)}")
+        st.error(f"Only admins build validation sets: {md(error)}")
     else:
         excluded = summary["excluded_workers"]
         st.session_state["crowd_message"] = (
@@ -195,7 +196,7 @@ try:
                                         source=source, min_accuracy=float(min_accuracy) or None,
                                         max_answers=limit, min_answers=int(min_answers))
 except (CrowdDataError, ValueError) as error:
-    st.caption(f"No confidence to rank by: {state.md(error)}")
+    st.caption(f"No confidence to rank by: {md(error)}")
 else:
     review_right.metric("uncertain items", f"{len(unsure):,}", help=f"by {method}")
     if len(unsure):
@@ -208,7 +209,7 @@ else:
                 source=source, min_accuracy=float(min_accuracy) or None, max_answers=limit,
                 min_answers=int(min_answers))
         except (AccessDenied, StoreError, CrowdDataError, ValueError) as error:
-            st.error(f"Could not send: {state.md(error)}")
+            st.error(f"Could not send: {md(error)}")
         else:
             st.session_state["crowd_message"] = f"Sent {sent} uncertain item(s) back for more answers."
             st.rerun()
@@ -232,7 +233,7 @@ else:
         try:
             sent = clean_set.send_for_review(store, project.id, chosen_items, by=state.current_user(store))
         except (AccessDenied, StoreError) as error:
-            st.error(f"Could not send: {state.md(error)}")
+            st.error(f"Could not send: {md(error)}")
         else:
             st.session_state["crowd_message"] = f"Sent {sent} item(s) back for one more answer."
             st.rerun()
@@ -254,7 +255,7 @@ try:  # exactly what "Use as validation set" would store: quiz items out, exclus
         max_answers=limit, min_answers=int(min_answers))
 except (CrowdDataError, ValueError) as error:
     aggregated = None
-    st.error(f"Cannot aggregate with {method}: {state.md(error)}")
+    st.error(f"Cannot aggregate with {method}: {md(error)}")
 tables = {"answers": answers, "labels": aggregated, "workers": quality if not quality.empty else None}
 titles = {"answers": "raw answers", "labels": f"aggregated labels ({method})", "workers": "worker quality"}
 for column, (what, frame) in zip(st.columns(3), tables.items()):

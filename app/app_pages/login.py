@@ -5,6 +5,7 @@ import streamlit as st
 from fairal import auth
 
 import state
+from literal import md
 
 store = state.page_store()
 left, _ = st.columns([1, 1])
@@ -35,7 +36,7 @@ if not state.has_admin(store):
             except auth.AccessDenied:
                 left.error("An admin already exists; ask them to create your account.")
             except auth.AuthError as error:
-                left.error(f"Could not create the account: {state.md(error)}.")
+                left.error(f"Could not create the account: {md(error)}.")
             else:
                 state.sign_in(user, store)
                 st.rerun()
