@@ -161,8 +161,13 @@ def _validate(settings: ProjectSettings) -> None:
                                f"got {list(settings.class_names)}")
 
 
-def _load_csv_source(source: CsvSource) -> Dataset:
-    """The upload as a Dataset; the errors about the positive class use the Setup form's words."""
+def _load_csv_source(source: CsvSource, *, stored: bool = False) -> Dataset:
+    """The upload as a Dataset; the errors about the positive class use the Setup form's words.
+
+    ``stored``: the CSV of an existing project, accepted when it was uploaded; the operator's size
+    and row limits (:func:`fairal.datasets.csv_limits`) apply to new uploads only, so lowering them
+    never locks a project out."""
+    unlimited = {"max_bytes": len(source.data), "max_rows": len(source.data)} if stored else {}  # rows < bytes
     try:
         return load_csv(
             io.BytesIO(source.data),
@@ -172,6 +177,7 @@ def _load_csv_source(source: CsvSource) -> Dataset:
             positive=source.positive,
             id_column=source.id_column,
             name=source.filename,
+            **unlimited,
         )
     except DatasetError as error:
         if error.field != "positive":
@@ -193,9 +199,9 @@ def csv_dataset(source: CsvSource) -> Dataset:
 
 
 @functools.lru_cache(maxsize=8)
-def _csv_dataset(digest: str, data: bytes, options: tuple) -> Dataset:
+def _csv_dataset(digest: str, data: bytes, options: tuple, stored: bool = False) -> Dataset:
     # ``digest`` keys the cache; parsing a large CSV once per process is enough.
-    return _load_csv_source(CsvSource(data=data, **dict(options)))
+    return _load_csv_source(CsvSource(data=data, **dict(options)), stored=stored)
 
 
 def policy_folder(store) -> Path | None:
@@ -722,7 +728,7 @@ def _parsed_csv(store, config: dict) -> Dataset:
     if options.get("display_columns"):
         options["display_columns"] = tuple(options["display_columns"])
     data = store.dataset_file(int(config["dataset_file_id"]))
-    return _csv_dataset(hashlib.sha256(data).hexdigest(), data, tuple(sorted(options.items())))
+    return _csv_dataset(hashlib.sha256(data).hexdigest(), data, tuple(sorted(options.items())), True)
 
 
 def open_project(store, project_id: int) -> Project:

@@ -221,6 +221,23 @@ def test_csv_project_round_trip(store):
     assert store.label_count(project_id) == 1
 
 
+def test_a_stored_csv_project_opens_after_the_operator_lowers_the_upload_limits(store, monkeypatch):
+    """The size and row limits guard new uploads; a project accepted before keeps opening (its CSV is
+    parsed again from the store when no kept arrays exist, as for an in-memory store)."""
+    import fairal.projects as projects
+    from fairal.datasets import DatasetError
+
+    source = CsvSource(data=_german_csv(), label="credit", sensitive="sex", positive="good credit",
+                       id_column="id", filename="german.csv")
+    project_id = create_project(store, ProjectSettings(name="csv", budget=20, n_initial=20), csv=source)
+    monkeypatch.setenv("FAIRAL_MAX_CSV_ROWS", "100")
+    projects._csv_dataset.cache_clear()
+    with pytest.raises(DatasetError, match="100"):  # a new upload of the same file is refused
+        projects.csv_dataset(source)
+    projects._csv_dataset.cache_clear()
+    assert len(open_project(store, project_id).dataset) == 1000
+
+
 def test_single_group_csv_is_rejected_and_nothing_is_stored(store):
     frame_bytes = b"x,label,grp\n1,0,a\n2,1,a\n3,0,a\n4,1,a\n"
     with pytest.raises(ValueError, match="group"):
