@@ -84,7 +84,7 @@ def run(args) -> list[dict]:
                 t0, c0 = time.perf_counter(), time.process_time()
                 model = FRTrainTrainer(random_state=seed, **base).fit(data["poisoned"], validation=(Xv, yset, gv))
                 acc, di = evaluate(model, data["test"])
-                rows.append({"dataset": name, "seed": seed, "validation": label_source,
+                rows.append({"dataset": name, "seed": seed, "validation": label_source, "epochs": base["epochs"],
                              "val_accuracy": float((yset == yv).mean()), "accuracy": acc, "di": di,
                              "n_val": len(yv), "n_train": len(data["poisoned"][1]),
                              "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0})
@@ -120,6 +120,10 @@ def report(rows: list[dict], args, wall: float, cpu: float) -> str:
              f"{PAPER_TABLE7[d.split('-')[0]]['ground truth' if v == 'ground truth' else 'crowd'][0]:.3f}"
              if v in ("ground truth", "mean_score") else "—" for d, v in table.index]
     table["paper acc / DI"] = paper
+    table["seeds"] = frame.groupby(["dataset", "validation"], sort=False)["seed"].nunique().to_numpy()
+    table["epochs / |D_tr|"] = frame.groupby(["dataset", "validation"], sort=False).apply(
+        lambda part: f"{int(part['epochs'].iloc[0]) if 'epochs' in part else '?'} / {int(part['n_train'].iloc[0])}",
+        include_groups=False).to_numpy()
     means = frame[frame["validation"] != "ground truth"].groupby(["dataset", "validation"], sort=False)[
         ["val_accuracy", "accuracy"]].mean()
     corr = {d: means.loc[d].corr().iloc[0, 1] for d in means.index.get_level_values(0).unique()}

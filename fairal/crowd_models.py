@@ -162,7 +162,7 @@ def _fit_classifier(classifier: Any, X: np.ndarray, posterior: np.ndarray) -> np
 
 def fit_learning_from_crowds(answers: pd.DataFrame, features: pd.DataFrame | Mapping[Any, Any], *, scale: str,
                              max_answers: int | None = None, n_iter: int = 50, tol: float = 1e-3,
-                             C: float = 1.0, smoothing: float = 1.0) -> CrowdModel:
+                             C: float = 1.0, smoothing: float = 1.0, evidence_weight: float = 1.0) -> CrowdModel:
     """Raykar et al.'s EM: a logistic regression on ``features`` and a confusion matrix per worker.
 
     ``features``: a frame (or mapping) indexed by item id with one numeric
@@ -175,7 +175,14 @@ def fit_learning_from_crowds(answers: pd.DataFrame, features: pd.DataFrame | Map
     soft labels) and the E-step (posterior ∝ classifier prior x the
     likelihood of the item's answers) until the posteriors move less than
     ``tol`` on average.
+
+    ``evidence_weight`` < 1 tempers the answers' log-likelihood (a power
+    likelihood): Raykar's model takes the answers as independent given the
+    label, and a crowd that shares its mistakes is then counted as more
+    evidence than it is (``benchmarks/results/crowd_aggregation.md``).
     """
+    if not 0 < evidence_weight <= 1:
+        raise CrowdDataError(f"evidence_weight must be in (0, 1], got {evidence_weight}")
     from sklearn.linear_model import LogisticRegression
 
     values = np.asarray(_scale_values(scale))
@@ -195,7 +202,8 @@ def fit_learning_from_crowds(answers: pd.DataFrame, features: pd.DataFrame | Map
         prior = np.clip(_fit_classifier(classifier, X, posterior), 1e-6, 1 - 1e-6)
         log_odds = np.log(prior) - np.log1p(-prior)
         evidence = np.log(confusion[worker, 1, answer]) - np.log(confusion[worker, 0, answer])
-        updated = 1 / (1 + np.exp(-(log_odds + np.bincount(item, weights=evidence, minlength=len(items)))))
+        total = evidence_weight * np.bincount(item, weights=evidence, minlength=len(items))
+        updated = 1 / (1 + np.exp(-(log_odds + total)))
         change, posterior = float(np.abs(updated - posterior).mean()), updated
         if change < tol:
             break

@@ -180,3 +180,15 @@ def test_table6_crowd_reproduces_the_papers_compas_accuracy_at_eleven_answers(co
     table6 = {1: 0.609, 5: 0.656, 11: 0.667}
     for n, paper in table6.items():  # one seed of 600 items: sd about 0.02, hence the ±0.05
         assert abs(accuracy(crowd.mean_score(answers, max_answers=n), truth) - paper) < 0.05, n
+
+
+def test_tempered_evidence_moves_the_posterior_towards_the_classifier(compas):
+    truth, scores, features, _ = compas
+    answers = simulate_feature_crowd(truth, scores, n_workers=100, answers_per_item=11, scale="confidence4",
+                                     seed=1, **TABLE6_CROWDS["compas"])
+    full = fit_learning_from_crowds(answers, features, scale="confidence4").labels
+    tempered = fit_learning_from_crowds(answers, features, scale="confidence4", evidence_weight=0.1).labels
+    gap = lambda labels: (labels["posterior"] - labels["classifier"]).abs().mean()  # noqa: E731
+    assert gap(tempered) < gap(full) / 2
+    with pytest.raises(CrowdDataError, match="evidence_weight must be in"):
+        fit_learning_from_crowds(answers, features, scale="confidence4", evidence_weight=0)
