@@ -119,7 +119,8 @@ def _dataset_of(args):
     if args.csv:
         if not (args.label and args.sensitive):
             raise ValueError("--csv needs --label and --sensitive (the label and sensitive column names)")
-        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive)
+        return load_csv(args.csv, label=args.label, sensitive=args.sensitive, positive=args.positive,
+                        id_column=args.id_column, max_bytes=args.max_csv_bytes, max_rows=args.max_csv_rows)
     return load(args.dataset, **({"sensitive": args.sensitive} if args.sensitive else {}))
 
 
@@ -137,13 +138,17 @@ def _cmd_simulate(args) -> int:
     from tqdm import tqdm
 
     from fairal.plots import simulation_figures
-    from fairal.research.simulate import default_budgets, simulate, summarise
+    from fairal.research.simulate import default_budgets, plan_runs, simulate, summarise
 
+    learners = [name.strip() for name in args.learner.split(",") if name.strip()]
+    if args.address and args.backend != "ray":
+        raise ValueError("--address is for --backend ray")
     dataset = _dataset_of(args)
     seeds = list(range(args.seeds))
     budgets = default_budgets(args.budget, args.step)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    runs = plan_runs(methods, learners, seeds)
     representation, strategy_params = args.representation, {}
     if args.policy or any(m.startswith("panda") for m in methods):
         from fairal.panda.strategy import DEFAULT_POLICY
@@ -153,15 +158,17 @@ def _cmd_simulate(args) -> int:
         strategy_params["panda"] = {"policy_path": policy_path}
         if args.representation == "pretrained":  # every method sees the features PANDA was trained on
             representation = load_trained_policy(policy_path).representation
-    with tqdm(total=len(methods) * len(seeds), desc="simulate", unit="run") as bar:
+    resumed = sum((out / "runs" / run.file_name).exists() for run in runs)
+    with tqdm(total=len(runs), initial=resumed, desc=f"simulate ({args.backend})", unit="run") as bar:
         def progress(message):
             bar.set_postfix_str(message)
             bar.update()
 
         frame = simulate(dataset, methods, seeds=seeds, budgets=budgets, split_seed=args.split_seed,
-                         n_initial=args.n_initial, representation=representation, learner=args.learner,
+                         n_initial=args.n_initial, representation=representation, learner=learners,
                          query_batch=args.query_batch, strategy_params=strategy_params,
-                         trainer_params={"fairlearn": {"difference_bound": args.rho}}, progress=progress)
+                         trainer_params={"fairlearn": {"difference_bound": args.rho}}, progress=progress,
+                         backend=args.backend, address=args.address, checkpoint=out / "runs")
     frame.insert(0, "dataset", dataset.name)
     frame.insert(1, "sensitive", dataset.sensitive)
     frame.to_csv(out / "simulation.csv", index=False)
@@ -387,6 +394,14 @@ def _add_data_flags(parser) -> None:
     parser.add_argument("--label", help="label column of --csv")
     parser.add_argument("--positive", help="positive label value of --csv (optional)")
     parser.add_argument("--sensitive", default=None, help="sensitive attribute (built-in) or column (--csv)")
+    parser.add_argument("--id-column", default=None,
+                        help="column of --csv with a unique whole-number id per row (a repeated id is refused); "
+                             "default: the rows are numbered 0, 1, 2, … and every other column is a feature")
+    parser.add_argument("--max-csv-bytes", type=int, default=None,
+                        help="refuse a larger --csv file before reading it (default: $FAIRAL_MAX_CSV_BYTES, "
+                             "else 104857600 = 100 MiB)")
+    parser.add_argument("--max-csv-rows", type=int, default=None,
+                        help="refuse a --csv file with more data rows (default: $FAIRAL_MAX_CSV_ROWS, else 500000)")
 
 
 def _add_meta_config_flags(parser) -> None:
@@ -442,6 +457,26 @@ def _cmd_worker(args) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_init(args) -> int:
+    from pathlib import Path
+
+    from fairal import auth
+    from fairal.store import Store
+
+    path = Path(args.db)
+    existed = path.exists()
+    with Store(path) as store:  # creates the file (and its folder) and brings the schema up to date
+        if auth.has_admin(store):
+            print(f"{path} is ready and has an admin; nothing else to do")
+            return 0
+        code = auth.issue_setup_code(store)
+    print(f"{'opened' if existed else 'created'} the fairal database {path}; it has no admin yet.")
+    print("Open the app (streamlit run app/streamlit_app.py) and create the first admin with this one-time")
+    print(f"fairal setup code: {code}")
+    print(f"(valid {auth.SETUP_CODE_HOURS} h; or: FAIRAL_PASSWORD=... python -m fairal users add NAME --role admin)")
     return 0
 
 
@@ -611,11 +646,17 @@ def _add_simulate_command(commands) -> None:
     sim.add_argument("--learner", default="erm",
                      help="trainer of the methods without one of their own: erm (converged logistic regression), "
                           "head (PANDA's few-step head), or fairlearn, forml, frtrain, irw, irwo, cvar "
-                          "(FR-Train and FORML validate on the seed examples)")
+                          "(FR-Train and FORML validate on the seed examples); comma-separated: one run each")
+    sim.add_argument("--backend", default="serial", choices=["serial", "ray"],
+                     help="serial: runs one after another here; ray: each (method, trainer, seed) run is a Ray "
+                          "task (pip install -r requirements-ray.txt), with the same numbers")
+    sim.add_argument("--address", help="Ray cluster address (--backend ray; a local Ray when omitted)")
     sim.add_argument("--policy", help="PANDA policy file (the shipped Adult policy if omitted)")
     sim.add_argument("--rho", type=float, default=0.04, help="demographic-parity bound for fairlearn (and the plots)")
     sim.add_argument("--split-seed", type=int, default=0, help="seed of PANDA's split (meta-train half, pool, test)")
-    sim.add_argument("--out", default="simulation", help="output folder")
+    sim.add_argument("--out", default="simulation",
+                     help="output folder; each finished run is kept in OUT/runs, so the same command started "
+                          "again runs only what is missing")
     sim.set_defaults(func=_cmd_simulate)
 
 
@@ -683,6 +724,59 @@ def _add_worker_command(commands) -> None:
     worker.set_defaults(func=_cmd_worker)
 
 
+def _add_init_command(commands) -> None:
+    """The ``init`` command."""
+    init = commands.add_parser("init", help="create the database (if needed) and print a one-time setup code "
+                                            "for the app's first-admin form")
+    _add_db(init)
+    init.set_defaults(func=_cmd_init)
+
+
+def _column_mapping(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--column item=example_idx --column answer=ans`` as ``{"item": "example_idx", "answer": "ans"}``."""
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise ValueError(f"--column takes ROLE=NAME (roles: item, worker, answer), got {pair!r}")
+        mapping[role.strip()] = name.strip()
+    return mapping or None
+
+
+def _cmd_crowd_import(args) -> int:
+    from pathlib import Path
+
+    from fairal import clean_set
+    from fairal.store import Store
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValueError(f"answers file {path} not found")
+    with Store(args.db) as store:
+        row = store.project_by_name(args.project)
+        if row is None:
+            raise ValueError(f"no project named {args.project!r}")
+        n = clean_set.import_crowd_csv(store, int(row["id"]), path.read_bytes(), by=_cli_admin(), filename=path.name,
+                                       format=args.format, columns=_column_mapping(args.column))
+    print(f"imported {n:,} answers from {path.name} into {args.project!r}")
+    return 0
+
+
+def _add_crowd_command(commands) -> None:
+    """The ``crowd`` command: ``crowd import`` reads a crowd CSV into a project."""
+    crowd = commands.add_parser("crowd", help="crowd answers").add_subparsers(dest="crowd_command", required=True,
+                                                                             metavar="ACTION")
+    imp = crowd.add_parser("import", help="import a long or wide crowd CSV into a project (all rows or none)")
+    imp.add_argument("file", help="the CSV file")
+    imp.add_argument("--project", required=True, help="project name")
+    imp.add_argument("--format", default="auto", choices=["auto", "long", "wide"], help="file layout")
+    imp.add_argument("--column", action="append", metavar="ROLE=NAME",
+                     help="column name for item, worker or answer (wide files: the stem, e.g. answer=ans for "
+                          "ans_1, ans_2, ...); repeatable. FR-Train's files: --column item=example_idx")
+    imp.set_defaults(func=_cmd_crowd_import)
+    _add_db(imp)
+
+
 def _add_users_command(commands) -> None:
     """The ``users`` command and its actions, each with ``--db``."""
     users = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True,
@@ -717,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (_add_datasets_command, _add_baseline_command, _add_simulate_command,
                         _add_plot_simulation_command, _add_train_policy_command, _add_tune_policy_command,
-                        _add_worker_command, _add_users_command):
+                        _add_worker_command, _add_init_command, _add_users_command, _add_crowd_command):
         add_command(commands)
     return parser
 

@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairal import crowd, metrics, training
+from fairal import crowd, metrics
 from fairal.crowd import SCALES
 from fairal.datasets import Dataset, DatasetError, load, load_csv, panda_split
 from fairal.errors import ProjectError  # noqa: F401 (defined there, named here too)
-from fairal.models import FittedModel
 from fairal.panda.strategy import (
     TRAIN_POLICY_HINT,
     PandaSampling,
@@ -44,7 +43,8 @@ from fairal.panda.strategy import (
 from fairal.project_arrays import arrays_folder, arrays_key, read_arrays, write_arrays
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.text import check_name
-from fairal.trainers import TRAINERS, USES_VALIDATION
+from fairal.trainers import TRAINERS, USES_VALIDATION, training
+from fairal.trainers.models import FittedModel
 
 __all__ = [
     "ProjectSettings",
@@ -167,7 +167,7 @@ def _load_csv_source(source: CsvSource, *, stored: bool = False) -> Dataset:
     ``stored``: the CSV of an existing project, accepted when it was uploaded; the operator's size
     and row limits (:func:`fairal.datasets.csv_limits`) apply to new uploads only, so lowering them
     never locks a project out."""
-    unlimited = {"max_bytes": len(source.data), "max_rows": len(source.data)} if stored else {}  # rows < bytes
+    limit = len(source.data) if stored else None  # a file has fewer rows than bytes
     try:
         return load_csv(
             io.BytesIO(source.data),
@@ -177,7 +177,8 @@ def _load_csv_source(source: CsvSource, *, stored: bool = False) -> Dataset:
             positive=source.positive,
             id_column=source.id_column,
             name=source.filename,
-            **unlimited,
+            max_bytes=limit,
+            max_rows=limit,
         )
     except DatasetError as error:
         if error.field != "positive":

@@ -6,13 +6,13 @@ from fairal import errors
 from fairal.auth import AccessDenied, AuthError
 from fairal.crowd import CrowdDataError
 from fairal.datasets import DatasetError, load
-from fairal.models import ModelFileError
 from fairal.panda.policy import PolicyFileError
 from fairal.panda.strategy import PolicyMismatchError
 from fairal.projects import ProjectError
 from fairal.store import DuplicateError, NotFoundError, Store, StoreError
 from fairal.strategies import make_strategy
 from fairal.strategies._base import EmptyPoolError, PoolExhaustedError
+from fairal.trainers.models import ModelFileError
 
 
 def test_every_library_error_shares_the_base_and_keeps_its_standard_type():

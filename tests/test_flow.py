@@ -23,9 +23,8 @@ PACKAGES = ("fairal.store", "fairal.trainers", "fairal.strategies", "fairal.data
 
 #: The modules a key press passes through with inline retraining (no background worker), in order;
 #: the README's drawing.
-INLINE = ["app.app_pages.label", "fairal.labeling", "fairal.store", "fairal.projects",
-          "fairal.crowd", "fairal.training", "fairal.trainers", "fairal.device", "fairal.models",
-          "fairal.metrics", "fairal.strategies"]
+INLINE = ["app.app_pages.label", "fairal.labeling", "fairal.store", "fairal.projects", "fairal.crowd",
+          "fairal.trainers", "fairal.metrics", "fairal.strategies"]
 
 
 def _module(frame) -> str | None:
@@ -77,12 +76,15 @@ def _key_press(session, item_id: int):
     return lambda: page["key_press"](session, item_id)
 
 
-def test_inline_flow_passes_eleven_modules_and_reenters_only_the_store_and_the_model(labeled):
+def test_inline_flow_passes_eight_modules_and_reenters_only_the_store_and_the_trainers(labeled):
     store, session, item = labeled(True)
     entries = _trace(_key_press(session, item.item_id))
     assert list(dict.fromkeys(callee for _, callee in entries)) == INLINE
     entered = collections.Counter(callee for _, callee in entries)
-    assert {m: n for m, n in entered.items() if n > 1} == {"fairal.store": 3, "fairal.models": 3}
+    assert {m: n for m, n in entered.items() if n > 1} == {"fairal.store": 3, "fairal.trainers": 2}
+    # the trainers: fit + evaluate (one visit), then the strategy asks the fitted model
+    assert [caller for caller, callee in entries if callee == "fairal.trainers"] == [
+        "fairal.projects", "fairal.strategies"]
     # the store: the checked commit, the training step's one read and its one write
     assert [caller for caller, callee in entries if callee == "fairal.store"] == [
         "fairal.labeling", "fairal.projects", "fairal.projects"]
@@ -102,7 +104,7 @@ def test_worker_flow_adds_the_retrainer_and_reads_the_store_from_it(labeled):
     entries = _trace(flow)
     modules = list(dict.fromkeys(callee for _, callee in entries))
     assert set(INLINE) - {"fairal.projects"} < set(modules)
-    assert "fairal.retrainer" in modules and "fairal.training" in modules
+    assert "fairal.retrainer" in modules and "fairal.trainers" in modules
     entered = collections.Counter(callee for _, callee in entries)
-    assert entered["fairal.training"] == 1 and entered["fairal.labeling"] == 1
+    assert entered["fairal.trainers"] == 2 and entered["fairal.labeling"] == 1
     assert store.curve_points(session.project.id)[-1]["budget"] == 1

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from fairal.datasets import load_digits
-from fairal.models import make_model
 from fairal.trainers._base import Trainer
 from fairal.trainers.forml import FORMLTrainer, meta_gradient, meta_loss_value, meta_objective
+from fairal.trainers.models import make_model
 
 
 def _tiny_problem(seed=0):

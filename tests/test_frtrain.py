@@ -10,7 +10,6 @@ import torch
 
 from fairal.datasets import make_synthetic
 from fairal.metrics import disparate_impact_ratio
-from fairal.models import FittedModel
 from fairal.trainers import ERMTrainer
 from fairal.trainers.frtrain import (
     FRTrainTrainer,
@@ -21,6 +20,7 @@ from fairal.trainers.frtrain import (
     robust_input,
     robustness_term,
 )
+from fairal.trainers.models import FittedModel
 
 N_TRAIN, N_VAL = 1200, 200
 

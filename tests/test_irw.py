@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from fairal.metrics import worst_group_accuracy
-from fairal.models import make_model, seeded
 from fairal.trainers.erm import classification_loss
 from fairal.trainers.irw import (
     CVaRTrainer,
@@ -14,6 +13,7 @@ from fairal.trainers.irw import (
     last_layer_gradients,
     per_sample_gradients,
 )
+from fairal.trainers.models import make_model, seeded
 
 
 def shifted_minority(n, seed):

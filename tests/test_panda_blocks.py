@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from fairal.metrics import soft_demographic_parity
-from fairal.models import FittedModel, LogisticRegression
 from fairal.panda import (
     PolicyFileError,
     SetTransformerPolicy,
@@ -22,6 +21,7 @@ from fairal.panda import (
     straight_through_top_b,
     train_head,
 )
+from fairal.trainers.models import FittedModel, LogisticRegression
 
 
 def _gen(seed: int = 0) -> torch.Generator:

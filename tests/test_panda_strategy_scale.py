@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from fairal.datasets import load
-from fairal.device import default_device
 from fairal.panda.policy import SetTransformerPolicy, block_logits
 from fairal.panda.strategy import AUTO_BLOCKS_ABOVE, SHIPPED_POLICIES, PandaSampling, encoder_dtype
+from fairal.trainers.device import default_device
 
 ISAB = SHIPPED_POLICIES / "alternatives" / "panda-adult-sex-isab32.pt"
 

@@ -6,8 +6,8 @@ import pytest
 import fairal.trainers.forml as forml_module
 import fairal.trainers.irw as irw_module
 from fairal.datasets import load_compas
-from fairal.device import LARGE_BATCH, MIN_STEPS, fit_schedule
 from fairal.trainers import make_trainer
+from fairal.trainers.device import LARGE_BATCH, MIN_STEPS, fit_schedule
 
 
 def test_fit_schedule_on_the_cpu_keeps_the_default_and_an_explicit_batch_everywhere():
@@ -43,9 +43,13 @@ def test_trainers_follow_the_schedule(compas, monkeypatch, name, module, default
     np.testing.assert_array_equal(cpu_model.predict_proba(compas[0]), explicit.predict_proba(compas[0]))
 
     # as on CUDA (the schedule is told the device is CUDA; the tensors stay on the CPU here)
+    # FORML keeps its explicit default there (large batches moved its result); batch_size=None opts in
     as_cuda = lambda n, **kw: fit_schedule(n, **{**kw, "device": "cuda", "min_steps": 12})  # noqa: E731
     monkeypatch.setattr(module, "fit_schedule", as_cuda)
-    big = make_trainer(name, epochs=3, device="cpu")
+    kept = make_trainer(name, epochs=3, device="cpu")
+    kept.fit(compas)
+    assert (kept.batch_size_ == default) == (name == "forml")
+    big = make_trainer(name, epochs=3, batch_size=None, device="cpu")
     big_model = big.fit(compas)
     rows = len(compas[0]) - (30 if name == "forml" else 0)  # FORML holds out exemplars without a validation set
     assert big.batch_size_ == rows and big.epochs_ > 3

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from fairal.datasets import load_compas
-from fairal.models import FitDetails, FittedModel, make_model
 from fairal.projects import Project
 from fairal.trainers import NEEDS_VALIDATION, TRAINERS, USES_VALIDATION, Trainer, make_trainer
+from fairal.trainers.models import FitDetails, FittedModel, make_model
 
 N_TRAIN, N_VAL, N_TEST = 300, 100, 200
 

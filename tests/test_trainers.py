@@ -4,9 +4,9 @@ import torch
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 
 from fairal.datasets import load_adult, panda_split
-from fairal.device import default_device
-from fairal.models import FittedModel, ModelFileError
 from fairal.trainers import ERMTrainer, Trainer, make_trainer
+from fairal.trainers.device import default_device
+from fairal.trainers.models import FittedModel, ModelFileError
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from typing import cast
 
 import torch
 
-from fairal.device import default_device
-from fairal.models import FittedModel, LogisticRegression, make_model
 from fairal.panda.inner import init_head, train_head
 from fairal.trainers import register
 from fairal.trainers._base import as_arrays, check_positive_int, check_sample_weight
+from fairal.trainers.device import default_device
+from fairal.trainers.models import FittedModel, LogisticRegression, make_model
 
 __all__ = ["HeadTrainer"]
 

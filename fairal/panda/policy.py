@@ -50,8 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fairal.device import default_device
 from fairal.errors import PolicyFileError  # noqa: F401 (defined there, named here too)
+from fairal.trainers.device import default_device
 
 __all__ = [
     "SetTransformerPolicy",
@@ -291,7 +291,7 @@ def load_policy(
 
     Raises :class:`PolicyFileError` (naming ``path``) when the file is corrupt
     or not a PANDA policy, ``FileNotFoundError`` when it does not exist.
-    The policy lands on ``device`` (default: :func:`fairal.device.default_device`).
+    The policy lands on ``device`` (default: :func:`fairal.trainers.device.default_device`).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no PANDA policy file at {os.fspath(path)!r}")

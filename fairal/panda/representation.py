@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fairal.device import default_device
-from fairal.models import MLP, ModelFileError
 from fairal.trainers import ERMTrainer
+from fairal.trainers.device import default_device
+from fairal.trainers.models import MLP, ModelFileError
 
 __all__ = ["Representation", "pretrain_representation"]
 

@@ -50,12 +50,12 @@ import torch
 import torch.nn.functional as F
 
 from fairal import metrics
-from fairal.device import default_device
 from fairal.panda.config import MetaConfig  # re-exported: fairal.panda.train.MetaConfig
 from fairal.panda.inner import fit_logistic, train_linear_heads
 from fairal.panda.policy import SetTransformerPolicy, load_policy, save_policy
 from fairal.panda.relaxed_topk import gumbel_top_b, relaxed_top_b, sample_gumbel
 from fairal.panda.representation import Representation
+from fairal.trainers.device import default_device
 
 __all__ = ["MetaConfig", "MetaTrainingResult", "meta_train", "proximal_step", "policy_inputs", "save_trained_policy",
            "load_trained_policy", "TrainedPolicy", "train_policy", "fit_task_sizes",

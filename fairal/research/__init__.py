@@ -1,7 +1,7 @@
 """Research tools, run offline and never by the live service.
 
 * :mod:`fairal.research.simulate`: oracle-label runs of methods × seeds × budgets (``python -m
-  fairal simulate``), through the same training step as the app (:mod:`fairal.training`).
+  fairal simulate``), through the same training step as the app (:mod:`fairal.trainers.training`).
 * :mod:`fairal.research.methods`: the named (strategy, trainer) pairs a simulation runs.
 * :mod:`fairal.research.poisoning`: FR-Train's label flipping and FORML's corruption to one class.
 

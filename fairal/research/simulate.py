@@ -18,7 +18,7 @@ A *method* is a query strategy plus the trainer that learns from its labels
   far; non-adaptive ones (random, group-aware random, PANDA) rank the pool once.
 - Each checkpoint in ``budgets`` trains the method's trainer on seed +
   selected labels and evaluates every metric on the test set, through the
-  same step as the app (:mod:`fairal.training`). Trainers that read a clean
+  same step as the app (:mod:`fairal.trainers.training`). Trainers that read a clean
   validation set (FR-Train, FORML) get the seed examples, as a project does
   before a crowd-built set exists.
 """
@@ -37,13 +37,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairal import training
 from fairal.datasets import Dataset, panda_split
 from fairal.panda.representation import pretrain_representation
 from fairal.projects import draw_initial
 from fairal.research.methods import METHODS, Method
 from fairal.strategies import STRATEGIES, make_strategy
-from fairal.trainers import TRAINERS
+from fairal.trainers import TRAINERS, training
 
 __all__ = ["Method", "METHODS", "Run", "BACKENDS", "simulate", "plan_runs", "default_budgets", "summarise",
            "read_simulation"]

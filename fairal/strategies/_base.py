@@ -43,7 +43,7 @@ class QueryStrategy(ABC):
     ``rank(model, X, unlabeled, labeled, y)`` returns the :class:`Ranking` of
     every position of ``unlabeled`` (positions into ``X``);
     ``query(..., n)`` returns its first ``n`` positions. ``model`` is the
-    current :class:`fairal.models.FittedModel` (``None`` before any training;
+    current :class:`fairal.trainers.models.FittedModel` (``None`` before any training;
     strategies that need it raise then). ``labeled``/``y`` are the labeled
     positions and their labels, ``groups`` the sensitive group of every row of
     ``X`` (group-aware strategies use it).

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fairal.models import FittedModel
+from fairal.trainers.models import FittedModel
 
 __all__ = ["Trainer", "as_arrays", "check_positive_int", "check_sample_weight", "classification_loss", "epoch_range",
            "BestEpoch"]
@@ -42,7 +42,7 @@ class Trainer(Protocol):
     * parameters are stored as given and checked by ``_check_params()`` at the
       start of ``fit``: a bad one raises ValueError naming it;
     * the returned model's typed extras are in ``model.details``
-      (:class:`fairal.models.FitDetails`).
+      (:class:`fairal.trainers.models.FitDetails`).
     """
 
     name: str

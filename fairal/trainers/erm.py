@@ -8,8 +8,6 @@ from typing import Literal
 
 import torch
 
-from fairal.device import default_device
-from fairal.models import FittedModel, make_model, seeded
 from fairal.trainers._base import (
     BestEpoch,
     as_arrays,
@@ -18,6 +16,8 @@ from fairal.trainers._base import (
     classification_loss,
     epoch_range,
 )
+from fairal.trainers.device import default_device
+from fairal.trainers.models import FittedModel, make_model, seeded
 
 __all__ = ["ERMTrainer", "classification_loss"]
 

@@ -19,8 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from fairal.models import FitDetails
 from fairal.trainers._base import as_arrays, check_positive_int
+from fairal.trainers.models import FitDetails
 
 __all__ = ["FairlearnTrainer", "MixtureModel"]
 
@@ -42,7 +42,7 @@ class MixtureModel:
 
     ``to_bytes`` returns ``None``: the mixture holds scikit-learn estimators,
     which can only be saved with pickle, and a model file must never run code
-    when it is opened (see :mod:`fairal.models`). Retrain from the labels instead.
+    when it is opened (see :mod:`fairal.trainers.models`). Retrain from the labels instead.
     """
 
     n_classes = 2

@@ -84,8 +84,6 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad
 
-from fairal.device import default_device, fit_schedule
-from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import (
     BestEpoch,
     as_arrays,
@@ -94,6 +92,8 @@ from fairal.trainers._base import (
     classification_loss,
     epoch_range,
 )
+from fairal.trainers.device import default_device, fit_schedule
+from fairal.trainers.models import FitDetails, FittedModel, make_model, seeded
 
 __all__ = ["FORMLTrainer", "META_LOSSES", "meta_loss_value", "meta_objective", "meta_gradient"]
 
@@ -159,7 +159,9 @@ class FORMLTrainer:
     name = "forml"
     uses_validation = True   # the exemplar set
     needs_validation = False  # holds out its own exemplars without one
-    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.device.fit_schedule`).
+    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.trainers.device.fit_schedule`).
+    #: FORML's default stays an explicit 128 on every device: full batches with ≥ 200 steps moved its
+    #: Adult F1 outside the seed spread (benchmarks/results/device_batch.md); batch_size=None opts in.
     default_batch_size = 128
 
     def __init__(
@@ -169,7 +171,7 @@ class FORMLTrainer:
         model: Literal["logistic", "mlp"] = "mlp",
         hidden: Sequence[int] = (64, 64),
         epochs: int = 20,
-        batch_size: int | None = None,
+        batch_size: int | None = 128,
         lr: float = 0.01,
         weight_lr: float = 1.0,
         inner_lr: float | None = None,

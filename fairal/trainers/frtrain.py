@@ -49,7 +49,7 @@ Choices where the paper is silent or inconsistent, stated here:
   During warm-up the classifier trains on BCE only and D_f is frozen (A.4);
   D_r already trains so that its scores mean something when weighting starts.
 * **Classifier input.** The classifier reads ``X`` exactly as given, so the
-  returned :class:`~fairal.models.FittedModel` predicts from the same columns
+  returned :class:`~fairal.trainers.models.FittedModel` predicts from the same columns
   as every other fairal model. The paper's classifier reads ``[x, z]``: load
   data with ``include_sensitive=True`` (e.g. ``make_synthetic(...,
   include_sensitive=True)``) to reproduce it. The discriminators take z from
@@ -73,9 +73,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fairal.device import default_device
-from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import as_arrays, check_sample_weight, epoch_range
+from fairal.trainers.device import default_device
+from fairal.trainers.models import FitDetails, FittedModel, make_model, seeded
 
 __all__ = [
     "FRTrainTrainer",

@@ -73,8 +73,6 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from fairal.device import default_device, fit_schedule
-from fairal.models import FitDetails, FittedModel, make_model, seeded
 from fairal.trainers._base import (
     BestEpoch,
     as_arrays,
@@ -83,6 +81,8 @@ from fairal.trainers._base import (
     classification_loss,
     epoch_range,
 )
+from fairal.trainers.device import default_device, fit_schedule
+from fairal.trainers.models import FitDetails, FittedModel, make_model, seeded
 
 __all__ = [
     "CVaRTrainer",
@@ -250,7 +250,7 @@ class _WorstCaseTrainer:
     name = "_worst_case"
     uses_validation = False  # only to pick the epoch, never as a clean set
     needs_validation = False
-    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.device.fit_schedule`).
+    #: Rows per step when ``batch_size`` is None, except on CUDA (:func:`fairal.trainers.device.fit_schedule`).
     default_batch_size = 32
 
     def __init__(self, alpha: float = 0.1, *, model: Literal["logistic", "mlp"] = "mlp",

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 
 from fairal import metrics
-from fairal.models import FittedModel
 from fairal.trainers import USES_VALIDATION, make_trainer
+from fairal.trainers.models import FittedModel
 
 __all__ = ["Fitted", "fit", "evaluate", "fit_and_evaluate"]
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fairal.device import default_device
 from fairal.errors import ModelFileError  # noqa: F401 (defined there, named here too)
+from fairal.trainers.device import default_device
 
 __all__ = [
     "LogisticRegression",
