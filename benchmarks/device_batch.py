@@ -30,10 +30,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fairal import training  # noqa: E402
 from fairal.datasets import load, panda_split  # noqa: E402
 from fairal.projects import draw_initial  # noqa: E402
-from fairal.trainers import TRAINERS  # noqa: E402
+from fairal.trainers import TRAINERS, training  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "device_batch.md"
 TRAINER_NAMES = ("forml", "irw", "cvar")
@@ -56,7 +55,9 @@ def variants(name: str, n: int) -> dict[str, dict]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default=str(OUT), help="markdown file to write")
     parser.add_argument("--labels", default="400,2000")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU timings (same results up to rounding)")
     args = parser.parse_args(argv)
     data = load("adult", sensitive="sex")
     split = panda_split(len(data), seed=0)
@@ -72,7 +73,7 @@ def main(argv=None) -> None:
             for name in TRAINER_NAMES:
                 for label, params in variants(name, len(train)).items():
                     fitted = training.fit(name, arrays, validation=validation,
-                                          params={**params, "random_state": seed, "device": "cpu"})
+                                          params={**params, "random_state": seed, "device": args.device})
                     scores = training.evaluate(fitted.model, test)
                     rows.append({"labels": n_labels, "trainer": name, "variant": label, "seed": seed,
                                  "batch": params["batch_size"], "epochs": params.get("epochs", "default"),
@@ -81,8 +82,9 @@ def main(argv=None) -> None:
             print(f"{n_labels} labels, seed {seed} done", flush=True)
     table = pd.DataFrame(rows)
     wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    OUT.write_text(render(table, args, wall, cpu, " ".join(argv if argv is not None else sys.argv[1:])))
-    print(OUT.read_text())
+    out = Path(args.out)
+    out.write_text(render(table, args, wall, cpu, " ".join(argv if argv is not None else sys.argv[1:])))
+    print(out.read_text())
 
 
 def render(table: pd.DataFrame, args, wall: float, cpu: float, argv: str) -> str:
@@ -95,11 +97,11 @@ def render(table: pd.DataFrame, args, wall: float, cpu: float, argv: str) -> str
                           "batch": int(rows["batch"].iloc[0]), "epochs": rows["epochs"].iloc[0],
                           "F1": f"{rows['f1'].mean():.3f} ± {rows['f1'].std(ddof=1):.3f}",
                           "DP to overall": f"{rows['dp'].mean():.3f} ± {rows['dp'].std(ddof=1):.3f}",
-                          "CPU fit s": f"{rows['seconds'].mean():.2f}",
+                          f"fit s ({args.device})": f"{rows['seconds'].mean():.2f}",
                           "within default's seed spread": "–" if variant == "default" else ("yes" if within else "NO")})
     return ("# Trainer batch size vs result (issue 13, part 4)\n\n"
             f"Command: `PYTHONPATH=. nice -n 10 python benchmarks/device_batch.py {argv}` ({wall:.0f} s wall, "
-            f"{cpu:.0f} s CPU, on the CPU).\n\n"
+            f"{cpu:.0f} s CPU; trainers on {args.device}).\n\n"
             f"Adult (sex), encoded features, 50 seed examples + random pool labels, {args.seeds} seeds (labels drawn "
             "and trainer seeded per seed); test set 11,306 rows. mean ± sd over seeds. \"within\": both means "
             "within one sd of the default's.\n\n" + pd.DataFrame(lines).to_markdown(index=False) + "\n")
