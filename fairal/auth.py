@@ -177,7 +177,7 @@ def authenticate(store, name: str, password: str, *, client: str | None = None) 
     Throttled in the store (so a restart forgets nothing): per account name and per ``client`` (the
     browser's address), failures beyond the free ones block further tries for a doubling delay;
     a blocked try raises :class:`TooManyAttempts` ("try again in N s") without checking the password,
-    the right one included. A success clears the counts.
+    the right one included. A success clears the account's count (the client's fades with time).
     """
     name = name if isinstance(name, str) else ""
     keys = _throttle_keys(name, client)
@@ -196,7 +196,9 @@ def authenticate(store, name: str, password: str, *, client: str | None = None) 
         if delay > 0:
             raise TooManyAttempts(delay) from None
         return None
-    store.clear_login_failures([key for key, _ in keys])
+    # Only the account's count: a client's count is forgotten with time, never by one success, or
+    # an annotator could spray guesses at other accounts and wipe them by signing in to their own.
+    store.clear_login_failures([key for key, _ in keys if key.startswith("account:")])
     if _hasher.check_needs_rehash(stored):  # the library's defaults got stronger: upgrade quietly
         store.set_password_hash(row["id"], _hasher.hash(password))
     return User(row["id"], row["name"], row["role"])

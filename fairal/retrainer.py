@@ -90,6 +90,7 @@ class Retrainer:
         self.db_path = Path(db_path)
         self.debounce, self.max_wait, self.poll = debounce, max_wait, poll
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.opened: tuple[int, int] | None = None  # (device, inode) of the file run() has open
         self._projects: dict[int, Project] = {}
         self._stop = threading.Event()
         #: Policy jobs run in a thread while :meth:`run` loops (retraining goes on meanwhile), inline
@@ -209,9 +210,25 @@ class Retrainer:
             logger.info("worker %s watching %s", self.owner, self.db_path)
             self.jobs_in_thread = True
             with Store(self.db_path) as store:
+                self.opened = _file_identity(self.db_path)
                 while not self._stop.is_set():
+                    if _file_identity(self.db_path) != self.opened:
+                        # deleted, moved or replaced (a restored backup): this connection still writes
+                        # to the old file, so stop; the app starts a worker on the file now there
+                        logger.warning("worker %s: %s was deleted or replaced; stopping", self.owner,
+                                       self.db_path)
+                        return
                     self.run_once(store)
                     self._stop.wait(self.poll)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the database file, None when it is missing."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def worker_running(db_path: str | os.PathLike) -> bool:

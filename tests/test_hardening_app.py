@@ -69,6 +69,21 @@ def test_an_open_tab_is_signed_out_after_signing_out_in_another_tab(db):
     assert "You were signed out" in texts(at)
 
 
+def test_a_key_press_in_a_tab_signed_out_elsewhere_stores_nothing(db):
+    """The answer button's callback runs before the page: it checks the sign-in itself, so a tab
+    whose sign-in ended (another tab's sign-out, a password reset) saves no more answers."""
+    at = signed_in(ADMIN)
+    at.button(key="label_value_0").click().run()  # a live sign-in: stored
+    with Store(db) as store:
+        pid = store.project_by_name("Adult (demo)")["id"]
+        assert store.label_count(pid) == 1
+        auth.end_session(store, at.session_state["fairal_session_token"])
+    at.button(key="label_value_1").click().run()
+    assert pages(at) == ["login.py"]
+    with Store(db) as store:
+        assert store.label_count(pid) == 1
+
+
 def test_a_live_sign_in_stays_signed_in(db):
     at = signed_in(ANNOTATOR)
     for _ in range(2):
@@ -117,6 +132,18 @@ def test_one_client_guessing_many_accounts_is_blocked_by_address(db):
         with pytest.raises(TooManyAttempts):
             auth.authenticate(store, ADMIN, PASSWORD, client="203.0.113.9")
         assert auth.authenticate(store, ADMIN, PASSWORD, client="198.51.100.7").name == ADMIN
+
+
+def test_signing_in_to_ones_own_account_does_not_wipe_the_clients_guesses(db):
+    """A success clears the account's count only: guesses at other accounts from one address keep
+    counting toward the address's block (the outside probe reset it by signing in as itself)."""
+    with Store(db) as store:
+        for n in range(auth.CLIENT_THROTTLE.free - 1):
+            assert auth.authenticate(store, f"user{n}", "wrong password", client="203.0.113.9") is None
+        assert auth.authenticate(store, ADMIN, PASSWORD, client="203.0.113.9").name == ADMIN
+        assert auth.authenticate(store, "user-x", "wrong password", client="203.0.113.9") is None  # the last free
+        with pytest.raises(TooManyAttempts):
+            auth.authenticate(store, "user-y", "wrong password", client="203.0.113.9")
 
 
 def test_the_login_page_says_how_long_to_wait(db):

@@ -138,3 +138,29 @@ def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):
     finally:
         if first.poll() is None:
             first.kill()
+
+
+def test_a_worker_whose_database_was_replaced_stops_so_a_new_one_can_start(db, tmp_path):
+    """A deleted database restored from a backup is a new file: the old worker's connection still
+    points at the deleted one, where nothing new arrives. It stops (the app then starts a worker on
+    the file now there) instead of holding the lock and retraining nothing."""
+    import shutil
+    import threading
+
+    backup = tmp_path / "backup.db"
+    shutil.copy(db, backup)
+    worker = Retrainer(db, debounce=0.0, poll=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.opened is None and time.monotonic() < deadline:  # its store is open
+            time.sleep(0.05)
+        assert worker_running(db)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.copy(backup, db)  # restored: same path, another file
+        thread.join(120)  # after the round it is in (its first trains forml)
+        assert not thread.is_alive() and not worker_running(db)
+    finally:
+        worker.stop()

@@ -45,6 +45,9 @@ def _guarded(action):
     def run(*args):  # a key press's callback: it runs before the page, outside the router's boundary
         try:
             with state.store() as own:  # the page's store of the run that drew the button is closed by now
+                current = state.current_user(own)  # signed out elsewhere since the page was drawn?
+                if current is None or current.id != session.user.id:
+                    return  # nothing is stored; the page run that follows shows the sign-in form
                 session.store = own
                 action(*args)
         except Exception as error:
