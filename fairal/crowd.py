@@ -1114,14 +1114,19 @@ def simulate_crowd(
     item_index, position, worker, answer = _draw_answers(labels.to_numpy(), counts, accuracy, spammer, scale,
                                                          allowed, rng)
     worker_ids = _worker_ids(n_workers)
-    answers = pd.DataFrame({"item_id": labels.index.to_numpy()[item_index].astype(str),
-                            "worker_id": worker_ids[worker].astype(str),
-                            "answer": answer.astype(np.int64), "position": position.astype(np.int64)})
+    answers = _simulated_answers(labels.index.to_numpy()[item_index], worker_ids[worker], answer, position)
     if not return_workers:
         return answers
     workers = pd.DataFrame({"accuracy": accuracy, "spammer": spammer},
                            index=pd.Index(worker_ids.astype(str), name="worker_id"))
     return answers, workers
+
+
+def _simulated_answers(item_ids: np.ndarray, worker_ids: np.ndarray, answer: np.ndarray,
+                       position: np.ndarray) -> pd.DataFrame:
+    """A simulated crowd's answers in the one answer vocabulary (:data:`ANSWER_COLUMNS`)."""
+    return pd.DataFrame({"item_id": item_ids.astype(str), "worker_id": worker_ids.astype(str),
+                         "answer": answer.astype(np.int64), "position": position.astype(np.int64)})
 
 
 def _worker_ids(n_workers: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairal.crowd import CrowdDataError, _answer_counts, _binary_mapping, _scale_values, _worker_ids
+from fairal.crowd import CrowdDataError, _answer_counts, _binary_mapping, _scale_values, _simulated_answers, _worker_ids
 
 __all__ = ["TABLE6_CROWDS", "reference_scores", "simulate_feature_crowd"]
 
@@ -123,9 +123,7 @@ def simulate_feature_crowd(
         answer = np.where(decision == 1, np.where(sure, 4, 3), np.where(sure, 1, 2))
     answer = np.where(spammer[worker], rng.choice(allowed, size=worker.size), answer)
     worker_ids = _worker_ids(n_workers)
-    answers = pd.DataFrame({"item_id": labels.index.to_numpy()[item_index].astype(str),
-                            "worker_id": worker_ids[worker].astype(str),
-                            "answer": answer.astype(np.int64), "position": position.astype(np.int64)})
+    answers = _simulated_answers(labels.index.to_numpy()[item_index], worker_ids[worker], answer, position)
     if not return_workers:
         return answers
     workers = pd.DataFrame({"noise": noise, "activity": activity, "spammer": spammer},

@@ -5,6 +5,7 @@ sign-in and sign-out. Skipped when chromium, chromedriver or selenium is missing
 of each step go to ``tests/output/`` (or the folder in ``FAIRAL_SCREENSHOTS``).
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -49,10 +50,22 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     # As on a fresh clone: the database's folder does not exist yet; the app creates it.
-    port, db = free_port(), (tmp_path / "clone" / ".fairal" / "fairal.db").resolve()
+    db = (tmp_path / "clone" / ".fairal" / "fairal.db").resolve()
     env = {**os.environ, "FAIRAL_DB": str(db)}
     env.pop("FAIRAL_WORKER", None)  # a real run: the app starts its background worker
     console = tmp_path / "server-console.txt"  # where the operator reads the setup code
+    try:
+        with running_app(env, console) as url:
+            yield url, db, console
+    finally:
+        stop_worker(db)  # it outlives the app by design
+
+
+@contextlib.contextmanager
+def running_app(env: dict, console):
+    """``streamlit run`` of the app on a free local port, its console written to ``console``; yields
+    the address once the server answers its health check, and stops it afterwards."""
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -66,11 +79,10 @@ def server(tmp_path):
                     break
             except OSError:
                 time.sleep(0.5)
-        yield url, db, console
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
-        stop_worker(db)  # it outlives the app by design
 
 
 @pytest.fixture

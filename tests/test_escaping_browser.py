@@ -4,10 +4,6 @@ hostile host. Skipped without chromium, chromedriver or selenium (like tests/tes
 """
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -16,32 +12,16 @@ pytestmark = pytest.mark.browser
 from selenium.webdriver.common.by import By  # noqa: E402
 from test_escaping import ADMIN, PASSWORD, hostile_db  # noqa: E402, F401 (hostile_db: a fixture)
 
-from test_browser import ROOT, browser, free_port, go, idle, sign_in  # noqa: E402, F401 (browser: a fixture)
+from test_browser import browser, go, idle, running_app, sign_in  # noqa: E402, F401 (browser: a fixture)
 
 EVIL = "evil.example"
 
 
 @pytest.fixture
 def hostile_server(hostile_db, tmp_path):  # noqa: F811
-    port = free_port()
     env = {**os.environ, "FAIRAL_DB": str(hostile_db), "FAIRAL_WORKER": "off"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        env=env, cwd=ROOT, stdout=open(tmp_path / "console.txt", "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
+    with running_app(env, tmp_path / "console.txt") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def hostile_elements(driver) -> list[str]:
