@@ -525,7 +525,7 @@ def _cmd_users_reset_password(args) -> int:
     from fairal import auth
     from fairal.store import Store
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a mistyped --db is an error, not a new file
         account_id = _account_id(store, args.name)
         auth.set_password(store, account_id, _password(args.name), by=_cli_admin())  # ends its sign-ins
     print(f"changed the password of {args.name!r}; its browsers are signed out")
@@ -536,7 +536,7 @@ def _cmd_users_role(args) -> int:
     from fairal import auth
     from fairal.store import Store
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a mistyped --db is an error, not a new file
         auth.set_role(store, _account_id(store, args.name), args.role, by=_cli_admin())
     print(f"{args.name!r} is now {args.role}")
     return 0
@@ -546,7 +546,7 @@ def _cmd_users_remove(args) -> int:
     from fairal import auth
     from fairal.store import Store
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a mistyped --db is an error, not a new file
         gone = auth.remove_account(store, _account_id(store, args.name), by=_cli_admin())
     print(f"removed {args.name!r}" if gone else
           f"removed {args.name!r}'s password, sign-ins and projects; the name stays as the author of its labels")
@@ -557,7 +557,7 @@ def _cmd_users_list(args) -> int:
     from fairal.store import Store
     from fairal.text import escape
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a mistyped --db is an error, not a new file
         for a in store.annotators():
             projects = ", ".join(escape(p["name"]) for p in store.member_projects(a["id"]))
             # escaped: a name stored before names were checked must not reach the terminal as BEL or ESC
@@ -752,7 +752,7 @@ def _cmd_crowd_import(args) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise ValueError(f"answers file {path} not found")
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a mistyped --db is an error, not a new file
         row = store.project_by_name(args.project)
         if row is None:
             raise ValueError(f"no project named {args.project!r}")

@@ -94,3 +94,11 @@ def test_an_admin_cannot_remove_themselves_through_the_library(db):
             auth.remove_account(store, root.id, by=root)
         with pytest.raises(auth.AccessDenied):
             auth.remove_account(store, root.id, by=auth.authenticate(store, "ann", "first password"))
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["users", "role", "ann", "admin"], ["users", "remove", "ann"]])
+def test_a_mistyped_database_path_is_an_error_not_a_new_file(tmp_path, capsys, command):
+    missing = tmp_path / "typo" / "fairal.db"
+    assert main([*command, "--db", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
