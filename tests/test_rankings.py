@@ -113,3 +113,21 @@ def test_a_project_queues_in_its_strategys_order_across_retrains(store):
         assert item.item_id == stored["item_ids"][0] and item.rank == 0
         session.submit(item.item_id, 1)
         assert store.ranking(pid)["version"] == stored["version"] + 1  # entropy re-ranks after each label
+
+
+def test_item_ids_beyond_int32_keep_their_order(store):
+    """Ids that fit in int32 are stored in 4 bytes (less to write under the lock); larger ones in 8."""
+    big = [2**40 + i for i in range(6)]
+    pid = store.create_project(name="b", dataset="d", label_column="y", sensitive="s", split_seed=0,
+                               strategy="random", trainers=["erm"], budget=6,
+                               metric="demographic_parity_difference", threshold=0.1, label_values=[0, 1],
+                               config={}, items=[{"item_id": i, "role": "pool"} for i in big])
+    store.queue_chunk = 2
+    ann = store.add_annotator("ann")
+    store.set_ranking(pid, big[::-1])
+    np.testing.assert_array_equal(store.ranking(pid)["item_ids"], big[::-1])
+    taken = []
+    while (row := store.lease_next_item(pid, ann)) is not None:
+        taken.append(row["item_id"])
+        store.submit_label(pid, row["item_id"], ann, 1)
+    assert taken == big[::-1]

@@ -68,7 +68,7 @@ class RankingsArea(Connection):
             depth = self._rank_items(project_id, ids, scores, 0)
             self._db.execute(
                 "INSERT OR REPLACE INTO ranking_orders (project_id, version, item_ids, scores) VALUES (?, ?, ?, ?)",
-                [project_id, version, ids.tobytes(), None if scores is None else scores.tobytes()])
+                [project_id, version, _id_bytes(ids), None if scores is None else scores.tobytes()])
             self._db.execute(
                 "INSERT OR REPLACE INTO rankings (project_id, version, size, queue_depth, created_at) "
                 "VALUES (?, ?, ?, ?, ?)", [project_id, version, len(ids), depth, _now()])
@@ -102,8 +102,10 @@ class RankingsArea(Connection):
         has_scores = self._value("SELECT scores IS NOT NULL FROM ranking_orders WHERE project_id = ?", [project_id])
         with self._lock:
             with self._db.conn.blobopen("ranking_orders", "item_ids", project_id, readonly=True) as blob:
-                blob.seek(8 * start)
-                ids = np.frombuffer(blob.read(8 * (stop - start)), dtype=np.int64)
+                size = self._value("SELECT size FROM rankings WHERE project_id = ?", [project_id]) or 1
+                dtype = np.dtype(np.int32) if len(blob) == 4 * size else np.dtype(np.int64)
+                blob.seek(dtype.itemsize * start)
+                ids = np.frombuffer(blob.read(dtype.itemsize * (stop - start)), dtype=dtype).astype(np.int64)
             if not has_scores:
                 return ids, None
             with self._db.conn.blobopen("ranking_orders", "scores", project_id, readonly=True) as blob:
@@ -120,3 +122,11 @@ class RankingsArea(Connection):
             "UPDATE items SET rank = ?, score = ? WHERE project_id = ? AND item_id = ?",
             [(start + n, score, project_id, item) for n, (item, score) in enumerate(zip(head, values))])
         return start + len(head)
+
+
+def _id_bytes(ids: np.ndarray) -> bytes:
+    """The ids as stored: int32 when every id fits (a third less to write under the lock), else
+    int64; readers tell the two apart by the blob's length against the ranking's size."""
+    if len(ids) == 0 or (ids.min() >= np.iinfo(np.int32).min and ids.max() <= np.iinfo(np.int32).max):
+        return ids.astype(np.int32).tobytes()
+    return ids.tobytes()

@@ -267,7 +267,8 @@ CREATE TABLE IF NOT EXISTS curve_metrics (
 """
 
 # Version 7: a pool's ranking as one versioned object: every unlabeled pool item in the strategy's
-# order (int64 item ids, float32 scores) in ``ranking_orders``, replaced whole, never updated.
+# order (item ids as int32 when they fit, else int64; float32 scores) in ``ranking_orders``,
+# replaced whole, never updated.
 # ``items.rank`` holds only the head of it that leases can reach; ``rankings`` says which version
 # is current and how deep its head goes (a small row, updated when a lease ranks the next chunk).
 _V7 = """
