@@ -13,12 +13,6 @@ from fairal.projects import ProjectError, ProjectSettings, create_project, open_
 from fairal.store import NotFoundError, Store, StoreError
 
 
-@pytest.fixture
-def store():
-    with Store(memory=True) as s:
-        yield s
-
-
 def german(store, name="german", **settings):
     return create_project(store, ProjectSettings(name=name, dataset="german", budget=30, n_initial=20, **settings))
 

@@ -18,12 +18,6 @@ from fairal.store import Store
 
 
 @pytest.fixture
-def store():
-    with Store(memory=True) as s:
-        yield s
-
-
-@pytest.fixture
 def german_project(store):
     return create_project(store, ProjectSettings(name="german", dataset="german", budget=30, n_initial=20))
 

@@ -12,12 +12,6 @@ from fairal.projects import ProjectSettings, create_project
 from fairal.store import Store
 
 
-@pytest.fixture
-def store():
-    with Store(memory=True) as s:
-        yield s
-
-
 def _pool_project(store, n: int) -> int:
     pid = store.create_project(name="p", dataset="d", label_column="y", sensitive="s", split_seed=0,
                                strategy="random", trainers=["erm"], budget=n, metric="demographic_parity_difference", threshold=0.1,

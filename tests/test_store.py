@@ -58,12 +58,6 @@ def submit_many(path, project_id, annotator, item_ids, barrier=None):
 
 
 @pytest.fixture
-def store():
-    with Store(memory=True) as store:
-        yield store
-
-
-@pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "new" / "fairal.db"
 
