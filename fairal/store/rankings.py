@@ -80,7 +80,7 @@ class RankingsArea(Connection):
         row = self._row("SELECT * FROM rankings WHERE project_id = ?", [project_id])
         if row is None:
             return None
-        ids, scores = self._order_slice(project_id, 0, row["size"])
+        ids, scores = self._order_slice(project_id, row["size"], 0, row["size"])
         return {**row, "item_ids": ids, "scores": scores}
 
     def extend_queue(self, project_id: int) -> int:
@@ -92,17 +92,18 @@ class RankingsArea(Connection):
                 return 0
             start = int(row["queue_depth"])
             stop = min(int(row["size"]), start + int(self.queue_chunk))
-            ids, scores = self._order_slice(project_id, start, stop)
+            ids, scores = self._order_slice(project_id, int(row["size"]), start, stop)
             self._rank_items(project_id, ids, scores, start)
             self._db.execute("UPDATE rankings SET queue_depth = ? WHERE project_id = ?", [stop, project_id])
             return stop - start
 
-    def _order_slice(self, project_id: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Items ``start:stop`` of the stored order and their scores, read from the blobs directly."""
+    def _order_slice(self, project_id: int, size: int, start: int,
+                     stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Items ``start:stop`` of the stored order of ``size`` items and their scores, read from the
+        blobs directly."""
         has_scores = self._value("SELECT scores IS NOT NULL FROM ranking_orders WHERE project_id = ?", [project_id])
         with self._lock:
             with self._db.conn.blobopen("ranking_orders", "item_ids", project_id, readonly=True) as blob:
-                size = self._value("SELECT size FROM rankings WHERE project_id = ?", [project_id]) or 1
                 dtype = np.dtype(np.int32) if len(blob) == 4 * size else np.dtype(np.int64)
                 blob.seek(dtype.itemsize * start)
                 ids = np.frombuffer(blob.read(dtype.itemsize * (stop - start)), dtype=dtype).astype(np.int64)
