@@ -8,6 +8,7 @@ not against themselves. :func:`read_arrays` raises :class:`fairal.errors.Dataset
 truncated or changed file; :func:`fairal.projects.open_project` then re-parses the stored CSV
 (never wrong data). X is memory-mapped (read-only), so opening a 1M-row project reads it once, for
 the checksum, from the page cache. An in-memory store (tests) has no folder and always parses.
+:func:`fairal.projects.delete_project` removes a folder (:func:`remove_arrays`) once no project reads it.
 
 The key is a digest of the CSV bytes and the reading options, so projects made from one upload
 share one folder. CRC-32 (zlib) guards against damage and mix-ups, not against someone who can
@@ -20,8 +21,8 @@ import functools
 import hashlib
 import json
 import logging
-import mmap
 import os
+import re
 import shutil
 import zlib
 from pathlib import Path
@@ -32,7 +33,7 @@ import pandas as pd
 from fairal.datasets import Dataset
 from fairal.errors import DatasetError
 
-__all__ = ["arrays_folder", "arrays_key", "write_arrays", "read_arrays", "FILES"]
+__all__ = ["arrays_folder", "arrays_key", "write_arrays", "read_arrays", "remove_arrays", "FILES"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,38 @@ def arrays_key(csv_digest: str, options: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _checksum(path: Path) -> list[int]:
-    """[size, CRC-32] of a file (read through a memory map: no copy)."""
-    size = path.stat().st_size
-    if size == 0:
-        return [0, 0]
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return [size, zlib.crc32(view)]
+def remove_arrays(root: Path, key: str) -> bool:
+    """Delete ``root/key`` (kept arrays no project uses any more); True when a folder was removed.
+
+    A key that is not one :func:`arrays_key` makes is refused (ValueError) rather than followed out
+    of ``root``. A folder that cannot be removed is logged, not raised: its project is gone from the
+    database already, and what is left is disk space only. The process's cache of opened arrays is
+    emptied, so that it holds no deleted project's data.
+    """
+    if not re.fullmatch(r"[0-9a-f]{32}", str(key)):
+        raise ValueError(f"{key!r} is not the name of a kept arrays folder")
+    folder = Path(root) / key
+    _read_cached.cache_clear()
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        logger.warning("could not remove the kept arrays %s (%s); delete the folder by hand", folder, error)
+        return False
+    logger.info("removed the kept arrays %s", folder)
+    return True
+
+
+def _checksum(path: Path, step: int = 1 << 22) -> list[int]:
+    """[size, CRC-32] of a file, read 4 MiB at a time into one buffer (a memory map of the whole
+    file would count its 400 MB, at 1M Adult rows, in the process's peak memory)."""
+    buffer = bytearray(step)
+    view, crc, size = memoryview(buffer), 0, 0
+    with open(path, "rb", buffering=0) as handle:
+        while read := handle.readinto(buffer):
+            crc, size = zlib.crc32(view[:read], crc), size + read
+    return [size, crc]
 
 
 def _write_files(folder: Path, dataset: Dataset) -> None:

@@ -31,22 +31,37 @@ def encode_features(
     feature_names : list of str
     """
     numeric_set, categorical_set = set(numeric), set(categorical)
-    blocks: list[np.ndarray] = []
+    encoded = [(column, _categories(frame[column]) if column in categorical_set else None)
+               for column in frame.columns if column in numeric_set or column in categorical_set]
     names: list[str] = []
-    for column in frame.columns:
-        if column in numeric_set:
-            values = pd.to_numeric(frame[column]).to_numpy(dtype=np.float64, na_value=np.nan)
-            mean = np.nanmean(values) if np.isfinite(values).any() else 0.0
-            std = np.nanstd(values) if np.isfinite(values).any() else 0.0
-            z = (values - mean) / std if std > 0 else values - mean
-            blocks.append(np.nan_to_num(z, nan=0.0)[:, None])
-            names.append(str(column))
-        elif column in categorical_set:
-            text = frame[column].astype(object).where(frame[column].notna(), MISSING_CATEGORY).astype(str)
-            categories = sorted(set(text))
-            codes = pd.Categorical(text, categories=categories).codes
-            blocks.append(np.eye(len(categories), dtype=np.float32)[codes])
-            names.extend(f"{column}={c}" for c in categories)
-    if not blocks:
-        return np.zeros((len(frame), 0), dtype=np.float32), []
-    return np.hstack(blocks).astype(np.float32), names
+    for column, categories in encoded:
+        names.extend([str(column)] if categories is None else [f"{column}={c}" for c in categories[0]])
+    # One float32 array filled a column at a time: building blocks and stacking them held the data
+    # three times over (blocks, a float64 stack, its float32 copy: 1.3 GB more at 1M Adult rows).
+    X = np.zeros((len(frame), len(names)), dtype=np.float32)
+    rows, at = np.arange(len(frame)), 0
+    for column, categories in encoded:
+        if categories is None:
+            X[:, at] = _standardised(frame[column])  # float64 arithmetic, rounded to float32 once
+            at += 1
+        else:
+            X[rows, at + categories[1]] = 1.0
+            at += len(categories[0])
+    return X, names
+
+
+def _standardised(values: pd.Series) -> np.ndarray:
+    """``(x - mean) / std`` (population std; a constant column gives zeros), missing values 0."""
+    x = pd.to_numeric(values).to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(x).any()
+    mean = np.nanmean(x) if finite else 0.0
+    std = np.nanstd(x) if finite else 0.0
+    z = (x - mean) / std if std > 0 else x - mean
+    return np.nan_to_num(z, nan=0.0)
+
+
+def _categories(values: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The sorted distinct values as text (missing ones as :data:`MISSING_CATEGORY`) and each row's code."""
+    text = values.astype(object).where(values.notna(), MISSING_CATEGORY).astype(str)
+    categories = sorted(set(text))
+    return categories, pd.Categorical(text, categories=categories).codes.astype(np.intp)
