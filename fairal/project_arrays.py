@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fairal.datasets import Dataset
 from fairal.errors import DatasetError
@@ -145,6 +146,8 @@ def write_arrays(folder: Path, dataset: Dataset) -> dict:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:  # Arrow's allocator keeps what the Parquet round trip used (0.1 GB at 1M rows) unless told
+        pa.default_memory_pool().release_unused()
     meta = {"name": dataset.name, "feature_names": list(dataset.feature_names), "label_name": dataset.label_name,
             "classes": list(dataset.classes), "sensitive": dataset.sensitive, "description": dataset.description,
             "group_names": list(dataset.group_names), "rows": len(dataset), "features": int(dataset.X.shape[1]),

@@ -547,9 +547,8 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         raise ProjectError(f"budget ({settings.budget}) is larger than the unlabeled pool ({len(split.pool)} items)")
     seed = draw_initial(dataset, split.meta_train, settings.n_initial, settings.split_seed)
     ids = dataset.ids
-    items = [{"item_id": int(ids[p]), "role": "seed"} for p in seed]
-    items += [{"item_id": int(ids[p]), "role": "test"} for p in split.test]
-    items += [{"item_id": int(ids[p]), "role": "pool"} for p in split.pool]
+    parts = (("seed", seed), ("test", split.test), ("pool", split.pool))
+    items = ({"item_id": item, "role": role} for role, where in parts for item in ids[where].tolist())  # no 1M dicts
     if csv is not None:
         options = {"label": csv.label, "sensitive": csv.sensitive,
                    "display_columns": list(csv.display_columns) if csv.display_columns else None,
@@ -567,7 +566,7 @@ def create_project(store, settings: ProjectSettings, *, csv: CsvSource | None = 
         if settings.gold_rate > 0:  # quiz items: the seed examples, whose labels are known
             store.set_gold(project_id, {int(ids[p]): int(dataset.y[p]) for p in seed})
         # The first ranking from the data in hand (opening it would map a second copy of X)
-        roles = {"seed": np.sort(ids[seed]), "pool": np.sort(ids[split.pool]), "test": np.sort(ids[split.test])}
+        roles = {role: np.sort(ids[where]) for role, where in parts}
         Project(store.project(project_id), dataset, roles).retrain(store, rerank=True)
     except Exception:  # no half-made project: without its first model it cannot rank its pool
         store.delete_project(project_id)
