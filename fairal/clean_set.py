@@ -165,20 +165,23 @@ def aggregate_labels(store, project_id: int, *, method: str = "majority_vote", s
         raise ValueError(f"{method} needs a project with 1-4 confidence answers")
     scale = _scale(store, project_id)
     answers = project_answers(store, project_id, source=source)
-    gold = store.gold(project_id)
-    answers = answers[~answers["item_id"].isin([str(i) for i in gold])]
+    quiz = [str(i) for i in store.gold(project_id)]
+    if method != "learning_from_crowds_difficulty":  # it learns from the quiz items how far to trust the crowd
+        answers = answers[~answers["item_id"].isin(quiz)]
     excluded: list[str] = []
     if min_accuracy is not None:
         quality = worker_quality(store, project_id, source=source)
         answers, excluded = crowd.exclude_workers(answers, quality, min_accuracy=min_accuracy, min_gold=min_gold)
-    if answers.empty:
+    if answers[~answers["item_id"].isin(quiz)].empty:
         raise ValueError("no answers to aggregate (import a crowd CSV or label with overlap first)")
     kwargs: dict[str, Any] = {"max_answers": max_answers}
     if method != "mean_score":
         kwargs["scale"] = scale
     if method in crowd.FEATURE_AGGREGATORS:
         kwargs["features"] = item_features(store, project_id, answers["item_id"].unique())
+        kwargs["gold"] = {str(item): label for item, label in store.gold(project_id).items()}
     result = crowd.aggregate(answers, method, **kwargs)
+    result = result[~result.index.isin(quiz)]
     return result[result["n_answers"] >= min_answers], excluded, int(len(answers))
 
 
@@ -257,5 +260,6 @@ def aggregation_report(store, project_id: int, *, source: str = "all",
     truth = pd.Series(project.dataset.y[where], index=items)
     groups = pd.Series(project.dataset.group[where], index=items)
     features = pd.DataFrame(project.dataset.X[where], index=items)
+    gold = {str(item): label for item, label in store.gold(project_id).items()}
     return crowd.compare_aggregations(answers, truth, scale=project.scale, groups=groups, methods=methods,
-                                      max_answers=max_answers, features=features)
+                                      max_answers=max_answers, features=features, gold=gold)

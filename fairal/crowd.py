@@ -100,14 +100,14 @@ ANSWER_COLUMNS = ("item_id", "worker_id", "answer", "position")
 
 #: Names accepted by :func:`aggregate`.
 AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene", "one_coin_dawid_skene", "dawid_skene_4", "glad", "mace",
-               "mmsr", "learning_from_crowds")
+               "mmsr", "learning_from_crowds", "learning_from_crowds_difficulty")
 #: Aggregators that need answers on the confidence4 scale.
 CONFIDENCE4_AGGREGATORS = ("mean_score", "dawid_skene_4")
 #: Aggregators that also read the items' features (``features=`` in :func:`aggregate`).
-FEATURE_AGGREGATORS = ("learning_from_crowds",)
+FEATURE_AGGREGATORS = ("learning_from_crowds", "learning_from_crowds_difficulty")
 #: Quick aggregators (well under a second on 10,000 answers); crowd-kit's GLAD, MACE and M-MSR take seconds.
 QUICK_AGGREGATORS = ("majority_vote", "mean_score", "dawid_skene", "one_coin_dawid_skene", "dawid_skene_4",
-                     "learning_from_crowds")
+                     "learning_from_crowds", "learning_from_crowds_difficulty")
 
 #: Default column names of a long file, matched case-insensitively, in
 #: order of preference.
@@ -837,12 +837,15 @@ def aggregate(answers: pd.DataFrame, method: str, **kwargs: Any) -> pd.DataFrame
     """One label per item with the aggregator named ``method`` (see :data:`AGGREGATORS`).
 
     crowd-kit's models and learning from crowds live in
-    :mod:`fairal.crowd_models`; ``learning_from_crowds`` needs
+    :mod:`fairal.crowd_models`; the :data:`FEATURE_AGGREGATORS` need
     ``features=`` (item id → feature row), the others ignore it.
+    ``learning_from_crowds_difficulty`` also reads ``gold=`` (quiz item id
+    → known 0/1 label, their answers among ``answers``); the others ignore it.
     """
     if method not in AGGREGATORS:
         raise CrowdDataError(f"method must be one of {', '.join(AGGREGATORS)}, got {method!r}")
     features = kwargs.pop("features", None)
+    gold = kwargs.pop("gold", None)
     if method in _AGGREGATOR_FUNCTIONS:
         return _AGGREGATOR_FUNCTIONS[method](answers, **kwargs)
     from fairal import crowd_models
@@ -850,7 +853,7 @@ def aggregate(answers: pd.DataFrame, method: str, **kwargs: Any) -> pd.DataFrame
     if method in FEATURE_AGGREGATORS:
         if features is None:
             raise CrowdDataError(f"{method} needs the items' features (features=...)")
-        return crowd_models.learning_from_crowds(answers, features=features, **kwargs)
+        return crowd_models.feature_aggregate(answers, method, features=features, gold=gold, **kwargs)
     return crowd_models.crowdkit_aggregate(answers, method, **kwargs)
 
 
@@ -1212,6 +1215,7 @@ def compare_aggregations(
     methods: Sequence[str] | None = None,
     max_answers: int | None = None,
     features: pd.DataFrame | Mapping[Any, Any] | None = None,
+    gold: Mapping[Any, int] | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Accuracy of each aggregator against known labels, overall and per group.
 
@@ -1220,6 +1224,7 @@ def compare_aggregations(
     defaults to every aggregator that applies (:func:`applicable_aggregators`:
     ``mean_score`` and ``dawid_skene_4`` need ``confidence4``,
     ``learning_from_crowds`` needs ``features``, item id → feature row).
+    ``gold`` (quiz item id → 0/1) goes to ``learning_from_crowds_difficulty``.
     ``groups`` maps item id → sensitive group; every scored item needs one.
 
     Returns one row per method and group (``"(all)"`` first) with
@@ -1240,7 +1245,7 @@ def compare_aggregations(
         group_of = group_series.loc[labels.index].astype(str)
     rows = []
     for method in methods:
-        options: dict[str, Any] = {"max_answers": max_answers, "features": features}
+        options: dict[str, Any] = {"max_answers": max_answers, "features": features, "gold": gold}
         if method != "mean_score":
             options["scale"] = scale
         predicted = aggregate(answers, method, **options)

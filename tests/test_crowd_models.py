@@ -10,7 +10,14 @@ import pytest
 
 from fairal import crowd
 from fairal.crowd import CrowdDataError
-from fairal.crowd_models import CROWDKIT_AGGREGATORS, crowdkit_aggregate, fit_learning_from_crowds, uncertain_items
+from fairal.crowd_models import (
+    CROWDKIT_AGGREGATORS,
+    MIN_GOLD,
+    crowdkit_aggregate,
+    fit_difficulty_learning_from_crowds,
+    fit_learning_from_crowds,
+    uncertain_items,
+)
 from fairal.crowd_simulation import TABLE6_CROWDS, reference_scores, simulate_feature_crowd
 
 
@@ -113,6 +120,25 @@ def test_learning_from_crowds_beats_the_vote_when_workers_share_mistakes(compas)
     assert np.allclose(rows, 1)
 
 
+def test_learning_from_crowds_prior_does_not_read_the_items_own_answers(compas):
+    """The classifier's prior for an item is cross-fitted: its own answers (all 'sure yes' or all 'sure no')
+    do not move it, where an in-sample fit moved it by about 0.01 and counted those answers twice."""
+    truth, scores, features, _ = compas
+    answers = simulate_feature_crowd(truth, scores, n_workers=100, answers_per_item=5, scale="confidence4",
+                                     seed=0, **TABLE6_CROWDS["compas"])
+    moved = {}
+    for folds in (0, 5):
+        gaps = []
+        for item in truth.index[:3]:
+            own = answers["item_id"] == item
+            priors = [fit_learning_from_crowds(answers.assign(answer=np.where(own, value, answers["answer"])),
+                                               features, scale="confidence4", n_iter=1, folds=folds)
+                      .labels.loc[item, "classifier"] for value in (4, 1)]
+            gaps.append(abs(priors[0] - priors[1]))
+        moved[folds] = max(gaps)
+    assert moved[5] < 1e-3 < 0.005 < moved[0]
+
+
 def test_learning_from_crowds_finds_an_always_wrong_worker(compas):
     truth, _, features, _ = compas
     answers = crowd.simulate_crowd(truth, n_workers=12, answers_per_item=4, scale="binary",
@@ -192,3 +218,94 @@ def test_tempered_evidence_moves_the_posterior_towards_the_classifier(compas):
     assert gap(tempered) < gap(full) / 2
     with pytest.raises(CrowdDataError, match="evidence_weight must be in"):
         fit_learning_from_crowds(answers, features, scale="confidence4", evidence_weight=0)
+
+
+# --- learning from crowds with item difficulty -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def adult_crowd():
+    """500 Adult items and 30 quiz items answered 11 times by the Table 6 crowd (reference on 6,000 rows)."""
+    from fairal.datasets import load_adult
+
+    data = load_adult(sensitive="sex")
+    rows = np.random.default_rng(0).choice(len(data), size=6000, replace=False)
+    scores = reference_scores(data.X[rows], data.y[rows])
+    ids = data.ids[rows[:530]].astype(str)
+    truth = pd.Series(data.y[rows[:530]], index=ids)
+    answers = simulate_feature_crowd(truth, scores[:530], n_workers=200, answers_per_item=11,
+                                     scale="confidence4", seed=0, **TABLE6_CROWDS["adult"])
+    return truth.iloc[:500], truth.iloc[500:], answers, pd.DataFrame(data.X[rows[:530]], index=ids)
+
+
+def test_difficulty_model_beats_the_vote_and_raykar_where_workers_share_mistakes(adult_crowd):
+    items, gold, answers, features = adult_crowd
+    model = fit_difficulty_learning_from_crowds(answers, features, scale="confidence4", gold=gold)
+    on_items = answers[answers["item_id"].isin(items.index)]
+    vote = accuracy(crowd.majority_vote(on_items, scale="confidence4"), items)
+    raykar = accuracy(fit_learning_from_crowds(on_items, features, scale="confidence4").labels, items)
+    ours = accuracy(model.labels, items)
+    assert ours > vote + 0.04 and ours > raykar + 0.04
+    assert model.difficulty["n_gold"] == 30 and np.isfinite(model.difficulty["delta_0"])
+    assert model.labels["clarity"].mean() < 0.3  # eleven shared answers count for about one to three
+    assert model.labels["confidence"].between(0.5, 1).all()
+
+
+def test_difficulty_model_trusts_the_answers_more_when_errors_are_independent(compas):
+    truth, scores, features, _ = compas
+    gold = truth.iloc[-40:]
+    shared = simulate_feature_crowd(truth, scores, n_workers=100, answers_per_item=11, scale="confidence4",
+                                    seed=3, **TABLE6_CROWDS["compas"])
+    independent = crowd.simulate_crowd(truth, n_workers=100, answers_per_item=11, scale="confidence4",
+                                       worker_accuracy=(0.6, 0.8), seed=3)
+    clarity = {name: fit_difficulty_learning_from_crowds(answers, features, scale="confidence4", gold=gold)
+               .labels["clarity"].mean() for name, answers in (("shared", shared), ("independent", independent))}
+    assert clarity["independent"] > clarity["shared"] + 0.15
+
+
+def test_difficulty_model_without_quiz_items_counts_each_items_answers_once(compas):
+    truth, scores, features, _ = compas
+    answers = simulate_feature_crowd(truth.iloc[:100], scores.iloc[:100], n_workers=40, answers_per_item=5,
+                                     scale="binary", seed=2, **TABLE6_CROWDS["compas"])
+    few = truth.iloc[:MIN_GOLD - 1]
+    for gold in (None, few):
+        model = fit_difficulty_learning_from_crowds(answers, features, scale="binary", gold=gold)
+        assert np.allclose(model.labels["clarity"], 1 / model.labels["n_answers"])
+        assert np.isnan(model.difficulty["delta_0"])
+    with pytest.raises(CrowdDataError, match="gold labels must be 0 or 1"):
+        fit_difficulty_learning_from_crowds(answers, features, scale="binary", gold=few.replace(1, 2))
+    via_aggregate = crowd.aggregate(answers, "learning_from_crowds_difficulty", scale="binary", features=features)
+    assert list(via_aggregate.columns[:5]) == ["label", "n_answers", "posterior", "confidence", "tied"]
+    assert "learning_from_crowds_difficulty" in crowd.applicable_aggregators("binary", features=True, quick=True)
+    with pytest.raises(CrowdDataError, match="learning_from_crowds_difficulty needs the items' features"):
+        crowd.aggregate(answers, "learning_from_crowds_difficulty", scale="binary")
+
+
+def test_difficulty_model_builds_a_validation_set_from_a_projects_quiz_items():
+    from fairal import auth, clean_set
+    from fairal.projects import ProjectSettings, create_project, open_project
+    from fairal.store import Store
+
+    with Store(memory=True) as store:
+        admin = auth.create_account(store, "root", "correct horse battery", role="admin")
+        pid = create_project(store, ProjectSettings(name="compas", dataset="compas", sensitive="race", budget=30,
+                                                    n_initial=20, scale="confidence4", gold_rate=0.1))
+        project, quiz = open_project(store, pid), store.gold(pid)
+        items = store.item_ids(pid, "pool")[:150] + list(quiz)[:MIN_GOLD + 5]
+        where = project.positions(items)
+        truth = dict(zip(items, project.dataset.y[where].astype(int)))
+        scores = reference_scores(project.dataset.X, project.dataset.y)[where]
+        answers = simulate_feature_crowd(truth, scores, n_workers=60, answers_per_item=7, scale="confidence4",
+                                         seed=0, **TABLE6_CROWDS["compas"])
+        buffer = answers[["item_id", "worker_id", "answer"]].to_csv(index=False).encode()
+        clean_set.import_crowd_csv(store, pid, buffer, by=admin)
+        labels, _, used = clean_set.aggregate_labels(store, pid, method="learning_from_crowds_difficulty")
+        assert used == len(answers)  # the quiz items' answers are read ...
+        assert not labels.index.isin([str(i) for i in quiz]).any()  # ... but they get no validation label
+        assert not np.allclose(labels["clarity"], 1 / labels["n_answers"])  # the clarity was fitted on them
+        summary = clean_set.build_validation_set(store, pid, by=admin, method="learning_from_crowds_difficulty")
+        assert summary["size"] == 150
+        right = sum(store.validation_labels(pid)[i] == truth[i] for i in items[:150])
+        clean_set.build_validation_set(store, pid, by=admin, method="majority_vote")
+        vote = sum(store.validation_labels(pid)[i] == truth[i] for i in items[:150])
+        assert right > vote + 7  # 107 against 90 of 150 when written

@@ -127,7 +127,9 @@ method = left.selectbox(
     index=methods.index("learning_from_crowds"),
     help="learning_from_crowds: fits a classifier on the items' features together with each worker's confusion "
          "matrix (Raykar et al. 2010) — where workers share mistakes on misleading items, the features of the "
-         "other items correct them; majority_vote: most answers win; mean_score: FR-Train's mean of 1–4 answers "
+         "other items correct them; learning_from_crowds_difficulty: the same, but an item's answers count for "
+         "less where its features make it hard (workers share their mistakes there), by how much learned from the "
+         "quiz items' known labels; majority_vote: most answers win; mean_score: FR-Train's mean of 1–4 answers "
          "against 2.5; dawid_skene: one confusion matrix per worker; one_coin_dawid_skene: one accuracy per "
          "worker; dawid_skene_4: Dawid–Skene on the four answer classes; glad, mace, mmsr: crowd-kit's GLAD, "
          "MACE and M-MSR (slower: seconds)")
