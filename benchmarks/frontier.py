@@ -18,7 +18,7 @@ script registers a temporary method ``Method("panda", trainer)`` for the duratio
 Resumable: each finished unit is appended to ``--out``/frontier.csv at once, with the configuration
 (data set, B, ρ, policy file hash, split seed, seed-set size, query batch); a rerun skips the units
 already there for the same configuration, so a stopped run continues where it stopped. The loop runs
-the cheap trainers first (erm, head, fairlearn for every strategy and seed), then irw, forml, frtrain.
+the cheap trainers first (erm, head, fairlearn, pool_parity for every strategy and seed), then irw, forml, frtrain.
 
 Cost (measured 2026-11-26 on 2 shared cores, 1 torch thread, seed 0, one unit each): a non-adaptive unit
 takes 0.1-2 s with erm, head, fairlearn, irw or forml and 17 s with frtrain (one FR-Train fit = 10,000
@@ -59,7 +59,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policies" / "pa
 #: ``fal`` at Adult's pool, see benchmarks/results/fal_speed.md) is left out unless named.
 STRATEGIES = ("random", "group_random", "panda", "fal", "margin", "entropy")
 #: Trainers in the order they run: the cheap ones first, FR-Train (10,000 full-batch epochs) last.
-TRAINERS = ("erm", "head", "fairlearn", "irw", "forml", "frtrain")
+TRAINERS = ("erm", "head", "fairlearn", "pool_parity", "irw", "forml", "frtrain")
 METRICS = ("f1", "demographic_parity_to_overall", "error_rate_balance", "accuracy",
            "demographic_parity_difference")
 #: Columns that identify a configuration: cached units count only where all of them match.

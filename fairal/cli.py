@@ -645,7 +645,8 @@ def _add_simulate_command(commands) -> None:
                           "when a panda method runs); raw: the encoded features")
     sim.add_argument("--learner", default="erm",
                      help="trainer of the methods without one of their own: erm (converged logistic regression), "
-                          "head (PANDA's few-step head), or fairlearn, forml, frtrain, irw, irwo, cvar "
+                          "head (PANDA's few-step head), pool_parity (demographic parity held on the pool), "
+                          "or fairlearn, forml, frtrain, irw, irwo, cvar "
                           "(FR-Train and FORML validate on the seed examples); comma-separated: one run each")
     sim.add_argument("--backend", default="serial", choices=["serial", "ray"],
                      help="serial: runs one after another here; ray: each (method, trainer, seed) run is a Ray "

@@ -17,7 +17,7 @@ import torch
 
 from fairal.datasets import load_compas
 from fairal.projects import Project
-from fairal.trainers import NEEDS_VALIDATION, TRAINERS, USES_VALIDATION, Trainer, make_trainer
+from fairal.trainers import NEEDS_VALIDATION, TRAINERS, USES_POOL, USES_VALIDATION, Trainer, make_trainer
 from fairal.trainers.models import FitDetails, FittedModel, make_model
 
 N_TRAIN, N_VAL, N_TEST = 300, 100, 200
@@ -32,6 +32,7 @@ FAST = {
     "irw": {"epochs": 2},
     "irwo": {"epochs": 2},
     "cvar": {"epochs": 2},
+    "pool_parity": {},
 }
 
 #: The ``details`` fields each trainer fills (the rest stay None).
@@ -44,6 +45,7 @@ DETAILS = {
     "irw": {"example_weights"},
     "irwo": {"example_weights"},
     "cvar": {"example_weights"},
+    "pool_parity": set(),
 }
 
 #: Models that cannot be saved safely (fairlearn's mixture holds scikit-learn estimators).
@@ -58,6 +60,7 @@ BAD_PARAMS = [
     ("frtrain", "fairness", "parity"), ("frtrain", "epochs", -1), ("frtrain", "lambda_r", -0.1),
     ("irw", "alpha", 0.0), ("irw", "scheme", "batch"), ("irwo", "dbscan_min_samples", 0),
     ("cvar", "alpha", 1.5), ("cvar", "epochs", True),
+    ("pool_parity", "difference_bound", -0.1), ("pool_parity", "objective", "auc"), ("pool_parity", "max_pool_rows", 0),
 ]
 
 
@@ -93,6 +96,7 @@ def test_feature_flags_come_from_the_trainer_classes():
         assert cls.name == name and isinstance(cls(), Trainer)
     assert NEEDS_VALIDATION == {"frtrain"}
     assert USES_VALIDATION == {"frtrain", "forml"}
+    assert USES_POOL == {"pool_parity"}
     assert NEEDS_VALIDATION <= USES_VALIDATION
 
 

@@ -311,6 +311,7 @@ def _run(sweep: _Sweep, run: Run) -> list[dict]:
     test = features[split.test], y[split.test], group[split.test]
     # As in a project before a crowd-built set exists: the seed examples are the clean validation set.
     validation = features[initial], y[initial], group[initial]
+    pool = features[split.pool], group[split.pool]  # what pool_parity measures parity on, as projects do
     selected: list[int] = []
     unlabeled = np.asarray(split.pool, dtype=np.int64)
     select_seconds = fit_seconds = 0.0
@@ -319,7 +320,7 @@ def _run(sweep: _Sweep, run: Run) -> list[dict]:
         nonlocal fit_seconds
         labeled = np.concatenate([initial, np.asarray(selected, dtype=np.int64)])
         fitted = training.fit(run.trainer, (features[labeled], y[labeled], group[labeled]),
-                              validation=validation, params=trainer_params)
+                              validation=validation, pool=pool, params=trainer_params)
         fit_seconds += fitted.seconds
         return fitted.model, labeled
 

@@ -13,16 +13,18 @@ from fairal.trainers.fairlearn import FairlearnTrainer, MixtureModel
 from fairal.trainers.forml import FORMLTrainer
 from fairal.trainers.frtrain import FRTrainTrainer
 from fairal.trainers.irw import CVaRTrainer, IRWOTrainer, IRWTrainer
+from fairal.trainers.pool_parity import PoolParityTrainer
 
 __all__ = ["Trainer", "ERMTrainer", "FairlearnTrainer", "MixtureModel", "FORMLTrainer",
-           "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "as_arrays", "TRAINERS",
-           "NEEDS_VALIDATION", "USES_VALIDATION", "make_trainer", "register"]
+           "FRTrainTrainer", "IRWTrainer", "IRWOTrainer", "CVaRTrainer", "PoolParityTrainer", "as_arrays",
+           "TRAINERS", "NEEDS_VALIDATION", "USES_VALIDATION", "USES_POOL", "make_trainer", "register"]
 
 #: Trainers selectable by name in projects, the app and the command line. (``type[Any]``, not
 #: ``type[Trainer]``: FairlearnTrainer.fit returns a MixtureModel, which duck-types FittedModel.)
 TRAINERS: dict[str, type[Any]] = {
     "erm": ERMTrainer, "fairlearn": FairlearnTrainer, "forml": FORMLTrainer,
-    "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer}
+    "frtrain": FRTrainTrainer, "irw": IRWTrainer, "irwo": IRWOTrainer, "cvar": CVaRTrainer,
+    "pool_parity": PoolParityTrainer}
 
 #: Trainers that need the project's clean validation / exemplar set (``needs_validation``); the app
 #: offers them once projects have one (the crowd issue builds it), and they are too slow to
@@ -33,6 +35,10 @@ NEEDS_VALIDATION = frozenset(name for name, cls in TRAINERS.items() if cls.needs
 #: discriminator, FORML's exemplars); projects pass them their validation set (the seed set
 #: until a crowd set is built).
 USES_VALIDATION = frozenset(name for name, cls in TRAINERS.items() if cls.uses_validation)
+
+#: Trainers that read ``pool=(X, group)``, the project's whole pool, labeled or not (``uses_pool``:
+#: ``pool_parity`` measures demographic parity there rather than on the picked labels).
+USES_POOL = frozenset(name for name, cls in TRAINERS.items() if getattr(cls, "uses_pool", False))
 
 
 def make_trainer(name: str, **params) -> Trainer:
@@ -47,11 +53,11 @@ def make_trainer(name: str, **params) -> Trainer:
 def register(name: str, cls: type[Any]) -> type[Any]:
     """Add a trainer kept outside this package (PANDA's head, from :mod:`fairal.panda.head`).
 
-    It must not read a validation set: :data:`NEEDS_VALIDATION` and :data:`USES_VALIDATION` are
-    fixed when this package is imported.
+    It must not read a validation set or the pool: :data:`NEEDS_VALIDATION`, :data:`USES_VALIDATION`
+    and :data:`USES_POOL` are fixed when this package is imported.
     """
-    if cls.needs_validation or cls.uses_validation:
-        raise ValueError(f"{cls.__name__} reads a validation set; list it in fairal.trainers instead")
+    if cls.needs_validation or cls.uses_validation or getattr(cls, "uses_pool", False):
+        raise ValueError(f"{cls.__name__} reads a validation set or the pool; list it in fairal.trainers instead")
     TRAINERS[name] = cls
     return cls
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from fairal import metrics
-from fairal.trainers import USES_VALIDATION, make_trainer
+from fairal.trainers import USES_POOL, USES_VALIDATION, make_trainer
 from fairal.trainers.models import FittedModel
 
 __all__ = ["Fitted", "fit", "evaluate", "fit_and_evaluate"]
@@ -28,16 +28,18 @@ class Fitted:
     state: bytes | None = None
 
 
-def fit(trainer: str, train, *, validation=None, params: dict | None = None) -> Fitted:
+def fit(trainer: str, train, *, validation=None, pool=None, params: dict | None = None) -> Fitted:
     """Train the trainer named ``trainer`` on ``train`` = (X, y, group).
 
     ``validation`` = (X, y, group) is the clean validation set; it reaches only the trainers that
     read one (FR-Train's robustness discriminator, FORML's exemplars; FR-Train refuses to train
-    without it).
+    without it). ``pool`` = (X, group) is every pool item, labeled or not; it reaches only the
+    trainers that read it (``pool_parity`` measures demographic parity there).
     """
     model = make_trainer(trainer, **(params or {}))
+    extra = {"pool": pool} if trainer in USES_POOL else {}
     start = time.perf_counter()
-    fitted = model.fit(train, validation=validation if trainer in USES_VALIDATION else None)
+    fitted = model.fit(train, validation=validation if trainer in USES_VALIDATION else None, **extra)
     return Fitted(fitted, time.perf_counter() - start)
 
 
@@ -47,7 +49,7 @@ def evaluate(model: FittedModel, test) -> dict[str, float]:
     return metrics.evaluate(y, model.predict(X), sensitive_features=group)
 
 
-def fit_and_evaluate(trainer: str, train, test, *, validation=None, params: dict | None = None) -> Fitted:
+def fit_and_evaluate(trainer: str, train, test, *, validation=None, pool=None, params: dict | None = None) -> Fitted:
     """:func:`fit`, then :func:`evaluate` on ``test``: the fitted model with its ``metrics`` and ``state``."""
-    fitted = fit(trainer, train, validation=validation, params=params)
+    fitted = fit(trainer, train, validation=validation, pool=pool, params=params)
     return Fitted(fitted.model, fitted.seconds, state=fitted.model.to_bytes(), metrics=evaluate(fitted.model, test))
