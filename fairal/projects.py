@@ -44,7 +44,7 @@ from fairal.panda.strategy import (
 from fairal.project_arrays import arrays_folder, arrays_key, read_arrays, remove_arrays, write_arrays
 from fairal.strategies import STRATEGIES, make_strategy
 from fairal.text import check_name
-from fairal.trainers import TRAINERS, USES_VALIDATION, training
+from fairal.trainers import TRAINERS, USES_POOL, USES_VALIDATION, training
 from fairal.trainers.models import FittedModel
 
 __all__ = [
@@ -431,7 +431,8 @@ class Project:
         labels = self.labels_of(inputs)
         fitted = training.fit_and_evaluate(
             trainer_name, self.training_arrays(labels), self.test_arrays(),
-            validation=self._validation_arrays(inputs["validation_labels"]) if uses_validation else None)
+            validation=self._validation_arrays(inputs["validation_labels"]) if uses_validation else None,
+            pool=(self.features[self.pool], self.dataset.group[self.pool]) if trainer_name in USES_POOL else None)
         model = fitted.model
         info = {**model.architecture, "fit_seconds": round(fitted.seconds, 4), **(extra or {}),
                 "label_seq": int(inputs["label_seq"])}
