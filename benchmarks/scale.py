@@ -10,10 +10,19 @@ is its own. Steps, each with wall and CPU time (process CPU: user + system, all 
 - **create**: CSV bytes → project (parse, encode, split, store items, first ERM model + entropy
   ranking), as the Setup page does.
 - **open_cold**: :func:`fairal.projects.open_project` in a fresh process state (no parsed-CSV cache).
+- **open_new_process**: the same in a new Python process that has imported fairal but opened
+  nothing yet (what a worker or app process pays on its first look at the project: first uses of
+  pyarrow's Parquet reader and the like included, imports not).
 - **submit**: one label through :class:`fairal.labeling.LabelingSession` with inline retraining
   (ERM retrain + curve point + entropy re-rank of the pool); median of 3.
 - **set_ranking**: the store rewrites every pool item's rank.
-- peak memory of the size's process, database size (plus its array folder) after creation.
+- **label_during_rerank**: an annotator's key press (submit the answer, then lease the next item:
+  what the Label page does with a background worker) while ``python -m fairal worker`` (its own
+  process, no debounce) retrains ERM and re-ranks the pool after the labels; p50 / p95 / max of
+  wall and CPU time per key press over :data:`RERANK_LABELS` labels, and how many re-ranks the
+  worker stored meanwhile.
+- peak memory of the size's process (and up to the end of ``create``: creation's own peak when no
+  panda_rank step ran before it in that process), database size (plus its array folder) after creation.
 
 The growth exponent of a step is the slope of log(time) against log(rows) between the two largest
 sizes measured, of wall time and of CPU time (on the shared machine, CPU time is the steadier one).
@@ -41,7 +50,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "benchmarks" / "results" / "scale.md"
-STEPS = ("panda_rank_full", "panda_rank_auto", "create", "open_cold", "submit", "set_ranking")
+STEPS = ("panda_rank_full", "panda_rank_auto", "create", "open_cold", "open_new_process", "submit", "set_ranking",
+         "label_during_rerank")
+#: label_during_rerank: how many labels the annotator gives, and the pause between them (reading the item).
+RERANK_LABELS, RERANK_PAUSE = 60, 0.2
 
 
 def _clock():
@@ -97,6 +109,7 @@ def _project_steps(n: int, steps: set[str]) -> dict:
                                  csv=CsvSource(data=data, label="income", sensitive="sex",
                                                filename=f"adult{n}.csv"))
             out["create"] = _since(start)
+            out["create_peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # so far in this process
         del data
         out["db_mb"] = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
         projects._csv_dataset.cache_clear()
@@ -110,6 +123,8 @@ def _project_steps(n: int, steps: set[str]) -> dict:
             start = _clock()
             project = open_project(store, pid)
             out["open_cold"] = _since(start)
+            if "open_new_process" in steps:
+                out["open_new_process"] = _open_in_new_process(db, pid)
             if "submit" in steps:
                 session = LabelingSession(store, pid, "bench", project=project)
                 times = []
@@ -120,6 +135,8 @@ def _project_steps(n: int, steps: set[str]) -> dict:
                     session.submit(item.item_id, truth)
                     times.append(_since(start))
                 out["submit"] = sorted(times, key=lambda t: t["wall"])[1]
+            if "label_during_rerank" in steps:
+                out["label_during_rerank"] = _label_during_rerank(db, store, pid, project)
             if "set_ranking" in steps:
                 pool = store.item_ids(pid, "pool")[::-1]
                 new_api = "scores" in inspect.signature(store.set_ranking).parameters  # (ids, scores): rankings.py
@@ -129,6 +146,67 @@ def _project_steps(n: int, steps: set[str]) -> dict:
                 store.set_ranking(pid, *ranking)
                 out["set_ranking"] = _since(start)
     return out
+
+
+_OPEN = """
+import json, sys, time
+from fairal.projects import open_project
+from fairal.store import Store
+with Store(sys.argv[1]) as store:
+    wall, cpu = time.perf_counter(), time.process_time()
+    open_project(store, int(sys.argv[2]))
+    print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}))
+"""
+
+
+def _open_in_new_process(db: Path, pid: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", _OPEN, str(db), str(pid)], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _worker_reranks(store, pid: int, after: int, timeout: float) -> int:
+    """The ranking's version once it is past ``after`` (the worker re-ranked), waiting up to ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        version = (store.ranking(pid) or {}).get("version", 0)
+        if version > after:
+            return version
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker did not re-rank within {timeout:.0f} s")
+
+
+def _label_during_rerank(db: Path, store, pid: int, project) -> dict:
+    """Key presses (submit + next item) timed while a worker process re-ranks after the labels."""
+    from fairal.labeling import LabelingSession
+
+    session = LabelingSession(store, pid, "annotator", retrain=False, project=project)
+    truth = {int(i): int(y) for i, y in zip(project.dataset.ids[project.pool], project.dataset.y[project.pool])}
+    worker = subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0",
+                               "--poll", "0.05"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        item = session.next_item()
+        start_version = (store.ranking(pid) or {}).get("version", 0)
+        session.submit(item.item_id, truth[item.item_id])
+        start_version = _worker_reranks(store, pid, start_version, 600)  # the worker has opened the project
+        item, times = session.next_item(), []
+        for _ in range(RERANK_LABELS):
+            time.sleep(RERANK_PAUSE)
+            before = (store.ranking(pid) or {}).get("version", 0)  # (outside the timing)
+            start = _clock()
+            session.submit(item.item_id, truth[item.item_id])
+            item = session.next_item()
+            times.append({**_since(start), "rerank": (store.ranking(pid) or {}).get("version", 0) > before})
+        reranks = (store.ranking(pid) or {}).get("version", 0) - start_version
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    wall, cpu = (np.array([t[k] for t in times]) for k in ("wall", "cpu"))
+    slow = [t for t in times if t["wall"] > 0.020]
+    return {"wall": float(np.percentile(wall, 95)), "cpu": float(np.percentile(cpu, 95)),
+            "p50_wall": float(np.median(wall)), "p50_cpu": float(np.median(cpu)), "max_wall": float(wall.max()),
+            "max_cpu": float(cpu.max()), "labels": len(times), "reranks": int(reranks),
+            "over_20ms": len(slow), "over_20ms_during_rerank_commit": sum(t["rerank"] for t in slow)}
 
 
 def one_size(n: int, steps: set[str]) -> dict:
@@ -170,10 +248,19 @@ def report(results: list[dict], command: str) -> str:
         name = step
         if step.startswith("panda_rank"):
             notes += [f"- {step} at {n:,} rows: {c['scheme']}" for n, c in zip(sizes, cells) if c]
+        if step == "label_during_rerank":
+            name = "label_during_rerank (p95)"
+            notes += [f"- label_during_rerank at {n:,} rows: {c['labels']} key presses, {c['reranks']} re-ranks "
+                      f"stored by the worker meanwhile; p50 {c['p50_wall'] * 1000:.1f} ms ({c['p50_cpu'] * 1000:.1f} "
+                      f"ms CPU), p95 {c['wall'] * 1000:.1f} ms ({c['cpu'] * 1000:.1f} ms CPU), max "
+                      f"{c['max_wall'] * 1000:.1f} ms ({c['max_cpu'] * 1000:.1f} ms CPU); {c['over_20ms']} over 20 ms, "
+                      f"{c['over_20ms_during_rerank_commit']} of them while the worker committed a re-rank"
+                      for n, c in zip(sizes, cells) if c]
         have = [(n, c["wall"], c["cpu"]) for n, c in zip(sizes, cells) if c]
         wall, cpu = (growth([h[0] for h in have], [h[i] for h in have])[0] for i in (1, 2))
         lines.append(f"| {name} | " + " | ".join(_fmt(c) for c in cells) + f" | n^{wall:.2f} / n^{cpu:.2f} |")
-    for key, label in (("peak_gb", "peak memory (GB)"), ("db_mb", "database + arrays after creation (MB)")):
+    for key, label in (("create_peak_gb", "peak memory at the end of create (GB)"), ("peak_gb", "peak memory (GB)"),
+                       ("db_mb", "database + arrays after creation (MB)")):
         lines.append(f"| {label} | " + " | ".join(f"{r[key]:.2f}" if key in r else "–" for r in results) + " | |")
     return (f"Command: `{command}` on {platform.machine()}, Python {platform.python_version()}; "
             "wall time with process CPU time (user + system, all threads) in brackets.\n\n" + "\n".join(lines) + "\n\n"
