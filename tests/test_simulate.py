@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,6 +165,24 @@ def test_a_simulation_is_checked_against_the_project_it_is_drawn_beside(small_ru
     path.write_bytes(b"\x00\xff not a table")
     with pytest.raises(ValueError):
         read_simulation(path, dataset="compas", sensitive="race", metric="f1")
+
+
+def test_a_simulation_over_the_upload_limit_is_refused_before_it_is_read(small_run, tmp_path, monkeypatch):
+    from fairal.research.simulate import read_simulation
+
+    path = tmp_path / "simulation.csv"
+    small_run.assign(dataset="compas", sensitive="race").to_csv(path, index=False)
+    monkeypatch.setenv("FAIRAL_MAX_CSV_BYTES", str(path.stat().st_size - 1))
+    with pytest.raises(ValueError, match=f"the file is {path.stat().st_size:,} bytes, over the limit"):
+        read_simulation(path, dataset="compas", sensitive="race", metric="f1")
+
+    class Upload(io.BytesIO):  # what Streamlit's uploader hands the Curves page: a file with a size
+        size = path.stat().st_size
+
+    with pytest.raises(ValueError, match="over the limit"):
+        read_simulation(Upload(path.read_bytes()), dataset="compas", sensitive="race", metric="f1")
+    monkeypatch.setenv("FAIRAL_MAX_CSV_BYTES", str(path.stat().st_size))
+    assert len(read_simulation(Upload(path.read_bytes()), dataset="compas", sensitive="race", metric="f1")) == len(small_run)
 
 
 @pytest.mark.parametrize("learner", sorted(TRAINERS))

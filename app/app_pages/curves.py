@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from fairal.crowd import export_table
-from fairal.datasets import csv_limits
 from fairal.forecast import labels_to_constraint
 from fairal.metrics import DISPARITY_METRICS, HIGHER_IS_BETTER, LABELS
 from fairal.plots import budget_figure, latest_per_budget, latest_per_trainer, simulation_budget_figure, tradeoff_figure
@@ -62,9 +61,6 @@ with st.expander("Compare with simulated runs"):
 simulated = None
 if upload is not None:
     try:
-        limit = csv_limits().max_bytes  # the operator's limit on uploaded CSVs (FAIRAL_MAX_CSV_BYTES)
-        if upload.size > limit:
-            raise ValueError(f"the file is {upload.size:,} bytes, over the limit of {limit:,} bytes")
         simulated = read_simulation(upload, dataset=project.row["dataset"], sensitive=project.row["sensitive"],
                                     metric=metric)
         simulated["method"] = simulated["method"].map(plotly_text)  # legend names: a <a href> shows as typed

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairal.datasets import Dataset, panda_split
+from fairal.datasets import Dataset, csv_limits, panda_split
 from fairal.panda.representation import pretrain_representation
 from fairal.projects import draw_initial
 from fairal.research.methods import METHODS, Method
@@ -382,8 +382,16 @@ def read_simulation(source, *, dataset: str, sensitive: str, metric: str) -> pd.
     ``dataset`` and ``sensitive`` are the project's (``projects.dataset``: a built-in name or
     ``csv:FILE``). Raises ValueError naming what does not fit: not a CSV, columns missing, a
     simulation of other data or of another sensitive attribute. Files written before simulate
-    recorded the sensitive attribute are accepted on their data set alone.
+    recorded the sensitive attribute are accepted on their data set alone. A file over the operator's
+    limit on uploaded CSVs (``FAIRAL_MAX_CSV_BYTES``, :func:`fairal.datasets.csv_limits`) is refused
+    before it is read; ``source`` is a path or a file object (an upload's ``size`` is used when it has one).
     """
+    size = getattr(source, "size", None)
+    if size is None and isinstance(source, (str, os.PathLike)) and os.path.exists(source):
+        size = os.path.getsize(source)
+    limit = csv_limits().max_bytes
+    if size is not None and size > limit:
+        raise ValueError(f"the file is {size:,} bytes, over the limit of {limit:,} bytes")
     try:
         frame = pd.read_csv(source)
     except Exception as error:  # pandas raises many kinds for a malformed file
