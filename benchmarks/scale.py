@@ -20,7 +20,8 @@ is its own. Steps, each with wall and CPU time (process CPU: user + system, all 
   what the Label page does with a background worker) while ``python -m fairal worker`` (its own
   process, no debounce) retrains ERM and re-ranks the pool after the labels; p50 / p95 / max of
   wall and CPU time per key press over :data:`RERANK_LABELS` labels, and how many re-ranks the
-  worker stored meanwhile.
+  worker stored meanwhile. **label_alone**: the same presses just before, with no worker running
+  (what the machine and the disk give without the worker).
 - peak memory of the size's process (and up to the end of ``create``: creation's own peak when no
   panda_rank step ran before it in that process), database size (plus its array folder) after creation.
 
@@ -52,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "scale.md"
 STEPS = ("panda_rank_full", "panda_rank_auto", "create", "open_cold", "open_new_process", "submit", "set_ranking",
          "label_during_rerank")
+#: Rows of the table that a step adds besides its own (label_during_rerank times presses without a worker too).
+EXTRA_ROWS = {"label_during_rerank": ("label_alone",)}
 #: label_during_rerank: how many labels the annotator gives, and the pause between them (reading the item).
 RERANK_LABELS, RERANK_PAUSE = 60, 0.2
 
@@ -136,7 +139,7 @@ def _project_steps(n: int, steps: set[str]) -> dict:
                     times.append(_since(start))
                 out["submit"] = sorted(times, key=lambda t: t["wall"])[1]
             if "label_during_rerank" in steps:
-                out["label_during_rerank"] = _label_during_rerank(db, store, pid, project)
+                out.update(_label_during_rerank(db, store, pid, project))
             if "set_ranking" in steps:
                 pool = store.item_ids(pid, "pool")[::-1]
                 new_api = "scores" in inspect.signature(store.set_ranking).parameters  # (ids, scores): rankings.py
@@ -176,37 +179,48 @@ def _worker_reranks(store, pid: int, after: int, timeout: float) -> int:
     raise RuntimeError(f"the worker did not re-rank within {timeout:.0f} s")
 
 
-def _label_during_rerank(db: Path, store, pid: int, project) -> dict:
-    """Key presses (submit + next item) timed while a worker process re-ranks after the labels."""
-    from fairal.labeling import LabelingSession
-
-    session = LabelingSession(store, pid, "annotator", retrain=False, project=project)
-    truth = {int(i): int(y) for i, y in zip(project.dataset.ids[project.pool], project.dataset.y[project.pool])}
-    worker = subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0",
-                               "--poll", "0.05"], cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        item = session.next_item()
-        start_version = (store.ranking(pid) or {}).get("version", 0)
+def _presses(store, pid: int, session, truth: dict, item):
+    """:data:`RERANK_LABELS` key presses (answer ``item``, lease the next), each timed, with whether a
+    new ranking was stored during it; returns (timings, the item left in front of the annotator)."""
+    times = []
+    for _ in range(RERANK_LABELS):
+        time.sleep(RERANK_PAUSE)
+        before = (store.ranking(pid) or {}).get("version", 0)  # (outside the timing)
+        start = _clock()
         session.submit(item.item_id, truth[item.item_id])
-        start_version = _worker_reranks(store, pid, start_version, 600)  # the worker has opened the project
-        item, times = session.next_item(), []
-        for _ in range(RERANK_LABELS):
-            time.sleep(RERANK_PAUSE)
-            before = (store.ranking(pid) or {}).get("version", 0)  # (outside the timing)
-            start = _clock()
-            session.submit(item.item_id, truth[item.item_id])
-            item = session.next_item()
-            times.append({**_since(start), "rerank": (store.ranking(pid) or {}).get("version", 0) > before})
-        reranks = (store.ranking(pid) or {}).get("version", 0) - start_version
-    finally:
-        worker.terminate()
-        worker.wait(60)
+        item = session.next_item()
+        times.append({**_since(start), "rerank": (store.ranking(pid) or {}).get("version", 0) > before})
+    return times, item
+
+
+def _press_stats(times: list[dict]) -> dict:
     wall, cpu = (np.array([t[k] for t in times]) for k in ("wall", "cpu"))
     slow = [t for t in times if t["wall"] > 0.020]
     return {"wall": float(np.percentile(wall, 95)), "cpu": float(np.percentile(cpu, 95)),
             "p50_wall": float(np.median(wall)), "p50_cpu": float(np.median(cpu)), "max_wall": float(wall.max()),
-            "max_cpu": float(cpu.max()), "labels": len(times), "reranks": int(reranks),
-            "over_20ms": len(slow), "over_20ms_during_rerank_commit": sum(t["rerank"] for t in slow)}
+            "max_cpu": float(cpu.max()), "labels": len(times), "over_20ms": len(slow),
+            "over_20ms_during_rerank_commit": sum(t["rerank"] for t in slow)}
+
+
+def _label_during_rerank(db: Path, store, pid: int, project) -> dict:
+    """Key presses (submit + next item) timed with no worker (``label_alone``), then while a worker
+    process re-ranks after the labels (``label_during_rerank``)."""
+    from fairal.labeling import LabelingSession
+
+    session = LabelingSession(store, pid, "annotator", retrain=False, project=project)
+    truth = {int(i): int(y) for i, y in zip(project.dataset.ids[project.pool], project.dataset.y[project.pool])}
+    alone, item = _presses(store, pid, session, truth, session.next_item())
+    worker = subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0",
+                               "--poll", "0.05"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        first = _worker_reranks(store, pid, (store.ranking(pid) or {}).get("version", 0), 600)  # project opened
+        during, item = _presses(store, pid, session, truth, item)
+        reranks = (store.ranking(pid) or {}).get("version", 0) - first
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    return {"label_alone": {**_press_stats(alone), "reranks": 0},
+            "label_during_rerank": {**_press_stats(during), "reranks": int(reranks)}}
 
 
 def one_size(n: int, steps: set[str]) -> dict:
@@ -214,7 +228,7 @@ def one_size(n: int, steps: set[str]) -> dict:
     for context in ("full", "auto"):
         if f"panda_rank_{context}" in steps:
             out[f"panda_rank_{context}"] = _panda_rank(n, context)
-    if steps & {"create", "open_cold", "submit", "set_ranking"}:
+    if steps - {"panda_rank_full", "panda_rank_auto"}:
         out.update(_project_steps(n, steps))
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
     return out
@@ -236,26 +250,30 @@ def _fmt(t: dict | None) -> str:
     return f"{unit(wall)} ({unit(cpu)} CPU)"
 
 
+def _press_note(step: str, n: int, c: dict) -> str:
+    worker = (f"{c['reranks']} re-ranks stored by the worker meanwhile" if step == "label_during_rerank"
+              else "no worker running")
+    ms = {k: f"{c[k] * 1000:.1f} ms" for k in ("p50_wall", "p50_cpu", "wall", "cpu", "max_wall", "max_cpu")}
+    return (f"- {step} at {n:,} rows: {c['labels']} key presses, {worker}; p50 {ms['p50_wall']} "
+            f"({ms['p50_cpu']} CPU), p95 {ms['wall']} ({ms['cpu']} CPU), max {ms['max_wall']} ({ms['max_cpu']} CPU); "
+            f"{c['over_20ms']} over 20 ms, {c['over_20ms_during_rerank_commit']} of them while a new ranking was stored")
+
+
 def report(results: list[dict], command: str) -> str:
     sizes = [r["rows"] for r in results]
     head = "| step | " + " | ".join(f"{n:,} rows" for n in sizes) + " | growth, wall / CPU (two largest sizes) |"
     lines = [head, "|" + "---|" * (len(sizes) + 2)]
     notes: list[str] = []
-    for step in STEPS:
+    for step in [row for own in STEPS for row in (*EXTRA_ROWS.get(own, ()), own)]:
         cells = [r.get(step) for r in results]
         if not any(cells):
             continue
         name = step
         if step.startswith("panda_rank"):
             notes += [f"- {step} at {n:,} rows: {c['scheme']}" for n, c in zip(sizes, cells) if c]
-        if step == "label_during_rerank":
-            name = "label_during_rerank (p95)"
-            notes += [f"- label_during_rerank at {n:,} rows: {c['labels']} key presses, {c['reranks']} re-ranks "
-                      f"stored by the worker meanwhile; p50 {c['p50_wall'] * 1000:.1f} ms ({c['p50_cpu'] * 1000:.1f} "
-                      f"ms CPU), p95 {c['wall'] * 1000:.1f} ms ({c['cpu'] * 1000:.1f} ms CPU), max "
-                      f"{c['max_wall'] * 1000:.1f} ms ({c['max_cpu'] * 1000:.1f} ms CPU); {c['over_20ms']} over 20 ms, "
-                      f"{c['over_20ms_during_rerank_commit']} of them while the worker committed a re-rank"
-                      for n, c in zip(sizes, cells) if c]
+        if step.startswith("label_"):
+            name = f"{step} (p95)"
+            notes += [_press_note(step, n, c) for n, c in zip(sizes, cells) if c]
         have = [(n, c["wall"], c["cpu"]) for n, c in zip(sizes, cells) if c]
         wall, cpu = (growth([h[0] for h in have], [h[i] for h in have])[0] for i in (1, 2))
         lines.append(f"| {name} | " + " | ".join(_fmt(c) for c in cells) + f" | n^{wall:.2f} / n^{cpu:.2f} |")
