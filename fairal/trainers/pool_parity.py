@@ -28,7 +28,10 @@ and 0.652 / 0.110 with ``fairlearn``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
@@ -44,6 +47,9 @@ __all__ = ["PoolParityTrainer", "parity_on_pool"]
 logger = logging.getLogger(__name__)
 
 _OBJECTIVES = ("f1", "accuracy")
+#: The group directions of the last pools seen (:func:`_group_directions`), most recent last.
+_DIRECTIONS: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_DIRECTIONS_LOCK = threading.Lock()
 #: Multiples of the equalising shift tried along the group direction (0 = the plain model).
 _SHIFTS = np.linspace(0.0, 1.5, 31)
 
@@ -194,11 +200,26 @@ def _disparity(positive: np.ndarray, codes: np.ndarray) -> float:
 
 def _group_directions(pool_X: np.ndarray, codes: np.ndarray, random_state) -> tuple[np.ndarray, np.ndarray]:
     """The logistic regression of the group on the features: (coef (m, d), intercept (m,)), one
-    row for two groups (towards group 1), one per group otherwise."""
+    row for two groups (towards group 1), one per group otherwise.
+
+    It does not depend on the labels, so it is kept for the last few pools seen (a project
+    retrains on the same pool after every label; the fit is most of this trainer's time).
+    """
+    key = hashlib.sha1(np.ascontiguousarray(pool_X).tobytes() + codes.astype(np.int64).tobytes()
+                       + repr(random_state).encode()).hexdigest()
+    with _DIRECTIONS_LOCK:
+        if key in _DIRECTIONS:
+            _DIRECTIONS.move_to_end(key)
+            return _DIRECTIONS[key]
     scale = pool_X.std(axis=0)
     scale[scale == 0] = 1.0
     model = GroupClassifier(max_iter=1000, random_state=random_state).fit(pool_X / scale, codes)
-    return model.coef_ / scale, model.intercept_
+    directions = (model.coef_ / scale, model.intercept_)
+    with _DIRECTIONS_LOCK:
+        _DIRECTIONS[key] = directions
+        while len(_DIRECTIONS) > 8:
+            _DIRECTIONS.popitem(last=False)
+    return directions
 
 
 def _equalising_shift(scores, directions, codes, probability, objective) -> np.ndarray:
