@@ -737,7 +737,10 @@ def _drop_unused_arrays(store, config: dict) -> None:
     if any(((row.get("config") or {}).get("arrays") or {}).get("key") == key
            for row in store.projects(include_archived=True)):
         return
-    remove_arrays(folder, key)
+    try:
+        remove_arrays(folder, key)
+    except ValueError as error:  # a config edited by hand: the project is deleted; leave the disk alone
+        logger.warning("kept arrays of a deleted project left in place: %s", error)
 
 
 def _stored_arrays(store, row: dict) -> Dataset | None:

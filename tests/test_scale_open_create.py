@@ -196,3 +196,15 @@ def test_the_loader_accepts_the_shuffled_file_as_the_projects_do():
     data = load_csv(io.BytesIO(_german_csv(True)), label="credit", sensitive="sex", positive="good credit",
                     id_column="id")
     assert sorted(data.ids.tolist()) == sorted(load_german().ids.tolist())
+
+
+def test_a_config_pointing_out_of_the_arrays_folder_deletes_the_project_and_nothing_else(tmp_path, caplog):
+    with Store(tmp_path / "fairal.db") as store:
+        pid = create_project(store, ProjectSettings(name="p", budget=20, n_initial=20), csv=_source())
+        config = store.project(pid)["config"]
+        kept = tmp_path / "arrays" / config["arrays"]["key"]
+        store.update_project(pid, config={**config, "arrays": {**config["arrays"], "key": ".."}})
+        delete_project(store, pid, confirm="p")
+        assert store.projects(include_archived=True) == []
+    assert kept.is_dir() and (tmp_path / "fairal.db").exists()
+    assert "not the name of a kept arrays folder" in caplog.text
