@@ -201,3 +201,27 @@ def test_a_new_metric_needs_no_schema_change(upgraded, monkeypatch):
     frame = store.curve_frame(1)
     assert frame["brier_score"].iloc[-1] == 0.125 and frame["brier_score"].iloc[:-1].isna().all()
     assert shape(path) == before
+
+
+def test_a_version_8_file_gets_the_index_that_reads_a_projects_items_by_role(tmp_path):
+    """Version 9 indexes items by (project, role, item): opening a project reads each role's ids from
+    that index alone, in item order, instead of walking all of the project's items per role."""
+    path = tmp_path / "v8.db"
+    with Store(path) as store:
+        pid = store.create_project(name="p", dataset="d", label_column="y", sensitive="s", split_seed=0,
+                                   strategy="random", trainers=["erm"], budget=3, metric="f1", threshold=0.1,
+                                   items=[{"item_id": i, "role": ("pool", "test", "seed")[i % 3]}
+                                          for i in range(30, 0, -1)])
+    with sqlite3.connect(path) as conn:  # what version 8 wrote: everything but this index
+        conn.execute("DROP INDEX items_role_item")
+        conn.execute("PRAGMA user_version = 8")
+    plan = "EXPLAIN QUERY PLAN SELECT item_id FROM items WHERE project_id = 1 AND role = 'pool' ORDER BY item_id"
+    assert "COVERING INDEX" not in str(read(path, plan))
+    with Store(path) as store:
+        assert store._schema_version() == SCHEMA_VERSION > 8
+        assert "USING COVERING INDEX items_role_item" in str(store._tuples(plan))
+        assert store.item_ids(pid, "pool") == list(range(3, 31, 3))
+        assert store.item_ids(pid, "test") == list(range(1, 31, 3))
+        assert store.item_ids(pid, "seed") == list(range(2, 31, 3))
+    Store(tmp_path / "new.db").close()
+    assert shape(path) == shape(tmp_path / "new.db")

@@ -304,6 +304,12 @@ CREATE TABLE IF NOT EXISTS setup_codes (
 );
 """
 
+# Version 9: a project's items of one role, in item order, read from an index that holds them all
+# (opening a project reads its seed, pool and test ids; without it each read walked all its items).
+_V9 = """
+CREATE INDEX IF NOT EXISTS items_role_item ON items (project_id, role, item_id);
+"""
+
 
 def _columns(db: Database, table: str) -> list[str]:
     return [row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
@@ -338,7 +344,7 @@ def _ddl(sql: str) -> Callable[[Database], None]:
 
 #: ``MIGRATIONS[n]`` takes a file from schema version ``n`` to ``n + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
-    _ddl(_V1), _ddl(_V2), _ddl(_V3), _ddl(_V4), _ddl(_V5), _to_version_6, _ddl(_V7), _ddl(_V8),
+    _ddl(_V1), _ddl(_V2), _ddl(_V3), _ddl(_V4), _ddl(_V5), _to_version_6, _ddl(_V7), _ddl(_V8), _ddl(_V9),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
