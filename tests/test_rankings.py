@@ -9,7 +9,7 @@ import pytest
 
 from fairal.labeling import LabelingSession
 from fairal.projects import ProjectSettings, create_project
-from fairal.store import Store
+from fairal.store import NotFoundError, Store
 
 
 def _pool_project(store, n: int) -> int:
@@ -125,3 +125,61 @@ def test_item_ids_beyond_int32_keep_their_order(store):
         taken.append(row["item_id"])
         store.submit_label(pid, row["item_id"], ann, 1)
     assert taken == big[::-1]
+
+
+def _statements(store, action) -> list[str]:
+    """The SQL statements ``action()`` sends to the store's connection."""
+    sent: list[str] = []
+    store._db.conn.set_trace_callback(sent.append)
+    try:
+        action()
+    finally:
+        store._db.conn.set_trace_callback(None)
+    return sent
+
+
+def test_a_ranking_is_checked_against_the_pool_read_once_per_connection(tmp_path):
+    """Every check refuses ids outside the pool (another role, or no item) and repeated ids; the pool is
+    read from the database at the first check only (a project's items never change)."""
+    with Store(tmp_path / "f.db") as store:
+        pid = store.create_project(name="p", dataset="d", label_column="y", sensitive="s", split_seed=0,
+                                   strategy="random", trainers=["erm"], budget=5,
+                                   metric="demographic_parity_difference", threshold=0.1, label_values=[0, 1],
+                                   config={}, items=[{"item_id": i, "role": "pool" if i < 6 else "test"}
+                                                     for i in range(9)])
+        first = _statements(store, lambda: store.check_ranking(pid, [5, 4, 3, 2, 1, 0]))
+        assert any("FROM items" in sql for sql in first)
+        refused = []
+
+        def check_bad_ones():
+            for bad in ([0, 7], [0, 99], [3, 1, 3]):
+                with pytest.raises((NotFoundError, ValueError)) as error:
+                    store.check_ranking(pid, bad)
+                refused.append(str(error.value))
+
+        assert not any("FROM items" in sql for sql in _statements(store, check_bad_ones))
+        assert refused == [f"items [7] are not pool items of project {pid}",
+                           f"items [99] are not pool items of project {pid}",
+                           f"a ranking of project {pid} names an item twice"]
+        ids, _ = store.check_ranking(pid, np.array([2, 0, 1]))
+        np.testing.assert_array_equal(ids, [2, 0, 1])
+        with Store(tmp_path / "f.db") as other:  # another connection (another process) reads it afresh
+            with pytest.raises(NotFoundError, match=r"items \[6\] are not pool items"):
+                other.check_ranking(pid, [6])
+
+
+def test_a_pool_read_inside_a_rolled_back_transaction_is_not_kept(store):
+    """A project created and checked in a transaction that rolls back leaves no pool behind: its id
+    goes to the next project, whose own pool is checked."""
+    make = dict(dataset="d", label_column="y", sensitive="s", split_seed=0, strategy="random", trainers=["erm"],
+                budget=3, metric="demographic_parity_difference", threshold=0.1, label_values=[0, 1], config={})
+    with pytest.raises(RuntimeError, match="abandoned"):
+        with store.transaction():
+            pid = store.create_project(name="a", items=[{"item_id": i, "role": "pool"} for i in range(3)], **make)
+            store.check_ranking(pid, [0, 1, 2])
+            raise RuntimeError("abandoned")
+    again = store.create_project(name="b", items=[{"item_id": i, "role": "pool"} for i in (10, 11, 12)], **make)
+    assert again == pid
+    with pytest.raises(NotFoundError, match=r"items \[0\] are not pool items"):
+        store.check_ranking(again, [0])
+    assert store.check_ranking(again, [12, 10])[0].tolist() == [12, 10]
