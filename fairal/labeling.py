@@ -4,7 +4,9 @@ Every label is committed to the store before anything else happens. Items
 are handed out with **leases** (:meth:`fairal.store.Store.lease_next_item`):
 an item given to an annotator is locked for the project's lease time, so two
 annotators never receive the same item beyond the project's overlap k, and an
-abandoned item returns to the queue when its lease expires. Quiz (gold) items
+abandoned item returns to the queue when its lease expires. With the background
+worker and no quiz, the next item's lease is taken in the transaction that
+commits the answer (one commit per key press). Quiz (gold) items
 are mixed in at the project's rate; their answers never become training labels.
 
 Retraining either runs inline after each label (``retrain=True``, the
@@ -94,6 +96,10 @@ class LabelingSession:
         self.scale, self.lease_seconds = project.scale, project.lease_seconds
         self.annotator_id = self.user.id
         self.retrain_after_label = retrain
+        # The next item's lease is taken with the answer where the answer cannot change which item it is:
+        # not with inline retraining (it re-ranks the pool after the answer), nor with quiz items (a quiz
+        # item is drawn after the answer); see _submit_and_lease.
+        self.lease_with_answer = not retrain and self.gold_rate <= 0
         self.last_retrain_seconds: float | None = None
         self._pending_gold: int | None = None
 
@@ -129,8 +135,8 @@ class LabelingSession:
         if gold is not None:
             return gold
         project = self.project
-        row = self.store.lease_next_item(project.id, self.annotator_id, overlap=project.overlap,
-                                         ttl_seconds=project.lease_seconds, budget=project.budget)
+        # the lease taken with the last answer (read only, no write lock), else a new one
+        row = self.store.live_lease(project.id, self.annotator_id) or self._lease_next()
         if row is None:
             return None
         display = project.dataset.display.loc[int(row["item_id"])]
@@ -163,12 +169,38 @@ class LabelingSession:
         (:meth:`fairal.store.Store.submit_answer`). For a quiz item, the answer is stored as a quiz
         answer and ``{"value", "gold", "correct"}`` is returned instead.
         """
-        result = self.store.submit_answer(self.project.id, int(item_id), self.annotator_id, int(value),
-                                          overlap=self.overlap, budget=self.budget)
+        if self.lease_with_answer:
+            result = self._submit_and_lease(int(item_id), int(value))
+        else:
+            result = self.store.submit_answer(self.project.id, int(item_id), self.annotator_id, int(value),
+                                              overlap=self.overlap, budget=self.budget)
         if result.pop("quiz", False):
             self._pending_gold = None
             return {**result, "correct": self._correct(int(value), result["gold"])}
         return self._retrain()
+
+    def _lease_next(self) -> dict | None:
+        return self.store.lease_next_item(self.project.id, self.annotator_id, overlap=self.overlap,
+                                          ttl_seconds=self.lease_seconds, budget=self.budget)
+
+    def _submit_and_lease(self, item_id: int, value: int) -> dict:
+        """The answer and the lease of the next item in one transaction: one commit (one fsync, one turn
+        at the write lock) per key press, and :meth:`next_item` then only reads the lease.
+
+        The answer commits with the lease or not at all, before this returns. A failed lease is undone
+        alone (it runs in a savepoint) and logged; the answer still commits and :meth:`next_item` leases
+        as it would have. An error that ends the whole transaction (SQLite rolls it back) fails the
+        commit, so the answer is never acknowledged without being stored.
+        """
+        store, project_id = self.store, self.project.id
+        with store.transaction():
+            result = store.submit_answer(project_id, item_id, self.annotator_id, value,
+                                         overlap=self.overlap, budget=self.budget)
+            try:
+                self._lease_next()
+            except Exception:  # the answer must not be lost to a failed lease
+                logger.exception("leasing the next item of project %s with the answer failed", self.project.name)
+        return result
 
     def _correct(self, value: int, gold: int) -> bool:
         if self.scale == "confidence4":

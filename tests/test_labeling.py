@@ -266,3 +266,73 @@ def test_random_strategy_ranks_the_pool_once(store):
     assert first.item_id == ordered[0]
     session.submit(first.item_id, 1)
     assert session.next_item().item_id == ordered[1]  # not re-ranked after a label
+
+
+def _statements(store, action):
+    """``action()``'s result and the SQL statements it sent to the store's connection."""
+    sent: list[str] = []
+    store._db.conn.set_trace_callback(sent.append)
+    try:
+        result = action()
+    finally:
+        store._db.conn.set_trace_callback(None)
+    return result, sent
+
+
+def test_with_a_worker_a_key_press_commits_the_answer_and_the_next_lease_once(tmp_path):
+    """With the background worker and no quiz, submit commits the answer and the next item's lease in
+    one transaction; next_item then only reads. The items handed out are the ones the two-commit
+    way hands out, and a second annotator never gets the leased item (overlap 1)."""
+    with Store(tmp_path / "f.db") as store:
+        pids = [create_project(store, ProjectSettings(name=name, dataset="german", budget=30, n_initial=20))
+                for name in ("one commit", "two commits")]
+        one, two = (LabelingSession(store, pid, "ann", retrain=False) for pid in pids)
+        two.lease_with_answer = False
+        other = LabelingSession(store, pids[0], "other", retrain=False)
+        assert one.lease_with_answer and not LabelingSession(store, pids[0], "ann").lease_with_answer
+        handed: dict[str, list[int]] = {"one": [], "two": []}
+        for name, session in (("one", one), ("two", two)):
+            item = session.next_item()
+            for _ in range(4):
+                handed[name].append(item.item_id)
+                _, sent = _statements(store, lambda s=session, i=item: s.submit(i.item_id, oracle(s, i)))
+                assert sent.count("COMMIT") == 1  # both ways: the answer's commit
+                leased = [r["item_id"] for r in store.leases(session.project.id)
+                          if r["annotator_id"] == session.annotator_id]
+                item, sent = _statements(store, session.next_item)
+                if name == "one":  # the lease came with the answer; next_item wrote nothing
+                    assert leased == [item.item_id] and "COMMIT" not in sent and "BEGIN IMMEDIATE" not in sent
+                else:
+                    assert leased == [] and sent.count("COMMIT") == 1
+        assert handed["one"] == handed["two"]
+        assert sorted(store.labeled_items(pids[0])) == sorted(handed["one"])
+        assert other.next_item().item_id not in [*handed["one"], item.item_id]
+
+
+def test_an_answer_is_kept_when_leasing_the_next_item_with_it_fails(store, german_project, monkeypatch, caplog):
+    session = LabelingSession(store, german_project, "ann", retrain=False)
+    item = session.next_item()
+    lease_next_item = store.lease_next_item
+
+    def half_done(project_id, annotator_id, **kwargs):
+        with store.transaction():  # a savepoint in the answer's transaction
+            leased = lease_next_item(project_id, annotator_id, **kwargs)
+            assert store.leases(project_id)[0]["item_id"] == leased["item_id"]
+            raise RuntimeError("disk hiccup")
+
+    monkeypatch.setattr(store, "lease_next_item", half_done)
+    assert session.submit(item.item_id, 1) == []
+    assert store.labeled_items(german_project) == {item.item_id: 1}
+    assert store.leases(german_project) == [] and "leasing the next item" in caplog.text
+    monkeypatch.setattr(store, "lease_next_item", lease_next_item)
+    following = session.next_item()
+    assert following is not None and following.item_id != item.item_id
+    assert [r["item_id"] for r in store.leases(german_project)] == [following.item_id]
+
+
+def test_an_expired_lease_is_not_read_as_live(store, german_project):
+    annotator = store.get_or_create_annotator("ann")
+    leased = store.lease_next_item(german_project, annotator, ttl_seconds=600)
+    assert store.live_lease(german_project, annotator)["item_id"] == leased["item_id"]
+    store.lease_item(german_project, leased["item_id"], annotator, ttl_seconds=-1)
+    assert store.live_lease(german_project, annotator) is None

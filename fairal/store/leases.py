@@ -57,6 +57,11 @@ class LeasesArea(RankingsArea):
                 [project_id, row["item_id"], annotator_id, expires])
             return {**row, "expires_at": expires}
 
+    def live_lease(self, project_id: int, annotator_id: int) -> dict | None:
+        """This annotator's live lease in the project, what :meth:`lease_next_item` would return first,
+        read without taking the write lock: ``{item_id, rank, score, answers, expires_at}`` or None."""
+        return self._own_lease({"p": project_id, "a": annotator_id, "now": _now()})
+
     def _own_lease(self, key: dict) -> dict | None:
         """The annotator's own live lease (a page reload shows the same item)."""
         return self._row(
@@ -65,7 +70,7 @@ class LeasesArea(RankingsArea):
                    (SELECT COUNT(*) FROM labels AS x
                     WHERE x.project_id = :p AND x.item_id = i.item_id) AS answers
             FROM leases AS l JOIN items AS i ON i.project_id = l.project_id AND i.item_id = l.item_id
-            WHERE l.project_id = :p AND l.annotator_id = :a
+            WHERE l.project_id = :p AND l.annotator_id = :a AND l.expires_at > :now
             ORDER BY l.expires_at LIMIT 1
             """, key)
 
