@@ -189,7 +189,7 @@ def main() -> None:
         f"| `python3.11 -m venv .venv && pip install -r requirements.txt` | {install_wall:.0f} s | CPU {install_cpu:.0f} s; "
         "from the registry cache of this machine |",
         f"| `streamlit run` → first page (Create the first admin) | {server_up:.1f} s | worker log: `{worker_line}` |",
-        f"| create the admin → first item of the demo project | {first_item:.1f} s | the demo project (PANDA, head + erm) is "
+        f"| create the admin → first item of the demo project | {first_item:.1f} s | the demo project (group-aware random, pool_parity + erm) is "
         "prepared in this step |",
     ]
     for n, shown, point in rows:

@@ -234,7 +234,7 @@ def test_labeling_five_items_moves_the_curve(db):
         project = store.project_by_name("Adult (demo)")
         frame = store.curve_frame(project["id"])
         assert store.label_count(project["id"]) == 5
-    for trainer in ("head", "erm"):  # the demo project trains PANDA's learner and a converged LR
+    for trainer in ("pool_parity", "erm"):  # the demo trains the LR with parity on the pool, and without
         part = frame[frame["trainer"] == trainer]
         assert sorted(part["budget"]) == [0, 1, 2, 3, 4, 5]
         assert part["f1"].nunique() > 1
@@ -247,7 +247,7 @@ def test_labeling_five_items_moves_the_curve(db):
 
 def test_skip_and_undo_buttons(db):
     at = signed_in()
-    assert "rank 1 of the pool by **panda**" in " ".join(c.value for c in at.caption)  # the strategy's reason
+    assert "rank 1 of the pool by **group_random**" in " ".join(c.value for c in at.caption)  # the strategy's reason
     at.button(key="label_skip").click().run()
     assert not at.exception
     at.button(key="label_value_0").click().run()
@@ -307,7 +307,7 @@ def test_curves_page_renders(db):
     assert any("background worker is switched off" in i.value for i in at.info)
     assert at.get("download_button")  # the curve table as CSV
     headline = at.table[0].value  # one row per trainer, never "whichever finished last"
-    assert sorted(headline.index) == ["erm", "head"]
+    assert sorted(plain(name) for name in headline.index) == ["erm", "pool_parity"]  # Markdown-escaped cells
     assert set(headline["labels"]) == {"0"}
     assert {"F-score", "accuracy", "meets ρ = 0.04"} <= set(headline.columns)
 

@@ -34,9 +34,9 @@ def test_default_project_is_ready_to_label(store):
     assert project.name == DEFAULT_PROJECT_NAME and project.row["dataset"] == "adult"
     assert len(project.pool) + len(project.test) == len(project.dataset) - len(project.dataset) // 2
     assert len(project.seed) == 50 and set(project.dataset.y[project.seed]) == {0, 1}
-    assert project.strategy_name == "panda" and project.trainer_names == ["head", "erm"]
+    assert project.strategy_name == "group_random" and project.trainer_names == ["pool_parity", "erm"]
     assert project.features.shape == (len(project.dataset), 32)  # the policy's representation
-    assert {p["trainer"] for p in store.curve_points(project_id)} == {"head", "erm"}
+    assert {p["trainer"] for p in store.curve_points(project_id)} == {"pool_parity", "erm"}
     assert ensure_default_project(store) == project_id  # created once
 
 
