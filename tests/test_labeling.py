@@ -336,3 +336,21 @@ def test_an_expired_lease_is_not_read_as_live(store, german_project):
     assert store.live_lease(german_project, annotator)["item_id"] == leased["item_id"]
     store.lease_item(german_project, leased["item_id"], annotator, ttl_seconds=-1)
     assert store.live_lease(german_project, annotator) is None
+
+
+def test_a_key_press_walks_no_roles_items(tmp_path):
+    """Every query of a key press (answer, lease, next item) looks items up by id or walks the ranked
+    head: none walks all the project's items of a role (30 ms at 250,000 pool items: the budget count
+    did, once items were also indexed by (project, role, item))."""
+    with Store(tmp_path / "f.db") as store:
+        pid = create_project(store, ProjectSettings(name="g", dataset="german", budget=30, n_initial=20))
+        session = LabelingSession(store, pid, "ann", retrain=False)
+        item = session.next_item()
+        _, sent = _statements(store, lambda: (session.submit(item.item_id, oracle(session, item)),
+                                               session.next_item()))
+        plans = {sql: [row[3] for row in store._db.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+                 for sql in sent if sql.lstrip().upper().startswith(("SELECT", "WITH", "UPDATE", "DELETE"))}
+        assert len(plans) >= 5
+        walks = {" ".join(sql.split())[:80]: step for sql, steps in plans.items() for step in steps
+                 if step.startswith("SCAN i") or step.endswith("items_role_item (project_id=? AND role=?)")}
+        assert walks == {}

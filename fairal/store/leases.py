@@ -103,10 +103,12 @@ class LeasesArea(RankingsArea):
     def _next_fresh(self, key: dict, budget: int | None) -> dict | None:
         """The best-ranked item nobody has answered or leased, unless the budget is all started."""
         if budget is not None:
+            # CROSS JOIN: SQLite walks the project's labels and looks each item up; left to choose, it
+            # walked every pool item of the (project, role, item) index instead (30 ms at 250k items)
             started = self._value(
                 """
                 SELECT COUNT(*) FROM (
-                    SELECT l.item_id FROM labels AS l JOIN items AS i
+                    SELECT l.item_id FROM labels AS l CROSS JOIN items AS i
                       ON i.project_id = l.project_id AND i.item_id = l.item_id
                       WHERE l.project_id = :p AND i.role = 'pool'
                     UNION SELECT item_id FROM leases WHERE project_id = :p)
