@@ -253,10 +253,12 @@ def _best_threshold(scores, codes, probability, objective, bound) -> tuple[float
     order = np.argsort(-scores, kind="stable")
     n, n_groups = len(scores), codes.max() + 1
     counts = np.bincount(codes, minlength=n_groups)
-    positives = np.cumsum(np.eye(n_groups, dtype=np.float64)[codes[order]], axis=0)  # (n, groups)
+    ranked_codes = codes[order]
     top = np.arange(1, n + 1, dtype=np.float64)
-    present = counts > 0
-    disparity = np.abs(positives[:, present] / counts[present] - (top / n)[:, None]).max(axis=1)
+    disparity = np.zeros(n)
+    for code in np.flatnonzero(counts):  # each group's positive rate when the top k are positive
+        rate = np.cumsum(ranked_codes == code) / counts[code]
+        np.maximum(disparity, np.abs(rate - top / n), out=disparity)
     expected_tp = np.cumsum(probability[order])
     if objective == "f1":
         value = 2 * expected_tp / (top + probability.sum())
