@@ -293,9 +293,11 @@ def main(argv=None) -> None:
     parser.add_argument("--title", default="", help="heading of this run in the output file")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size, JSON to stdout
     args = parser.parse_args(argv)
-    steps = set(args.steps.split(","))
+    owner = {extra: own for own, extras in EXTRA_ROWS.items() for extra in extras}  # label_alone: its step's row
+    steps = {owner.get(step, step) for step in args.steps.split(",")}
     if unknown := steps - set(STEPS):
-        parser.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
+        parser.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)} (or {', '.join(owner)})")
+    args.steps = ",".join(step for step in STEPS if step in steps)
     if args.one:
         # An operator's limits on uploads (fairal.datasets) would refuse the 1M-row file; this is the operator.
         os.environ.setdefault("FAIRAL_MAX_CSV_BYTES", str(1 << 34))
