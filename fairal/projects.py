@@ -432,7 +432,8 @@ class Project:
         fitted = training.fit_and_evaluate(
             trainer_name, self.training_arrays(labels), self.test_arrays(),
             validation=self._validation_arrays(inputs["validation_labels"]) if uses_validation else None,
-            pool=(self.features[self.pool], self.dataset.group[self.pool]) if trainer_name in USES_POOL else None)
+            pool=(self.features[self.pool], self.dataset.group[self.pool]) if trainer_name in USES_POOL else None,
+            params=training.parity_params(trainer_name, self.row["metric"], float(self.row["threshold"])))
         model = fitted.model
         info = {**model.architecture, "fit_seconds": round(fitted.seconds, 4), **(extra or {}),
                 "label_seq": int(inputs["label_seq"])}

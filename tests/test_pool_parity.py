@@ -152,3 +152,25 @@ def test_a_project_trains_pool_parity_on_its_whole_pool(store):
     assert step.model.info["reference"] == "pool" and step.model.info["pool_rows"] == len(project.pool)
     assert step.model.info["pool_dp_after"] <= 0.03
     assert store.curve_frame(pid)["trainer"].tolist().count("pool_parity") >= 1
+
+
+def test_a_projects_parity_constraint_reaches_the_trainers_that_bound_parity(store):
+    from fairal.projects import ProjectSettings, create_project, open_project
+
+    pid = create_project(store, ProjectSettings(name="german", dataset="german", budget=30, n_initial=20,
+                                                trainers=("pool_parity", "fairlearn", "erm"),
+                                                metric="demographic_parity_to_overall", threshold=0.02))
+    project = open_project(store, pid)
+    parity = project.train_step(store, "pool_parity").model
+    assert parity.info["difference_bound"] == pytest.approx(0.015) and parity.info["pool_dp_after"] <= 0.015
+    assert project.train_step(store, "fairlearn").model.architecture["difference_bound"] == pytest.approx(0.02)
+
+
+def test_parity_params_follow_the_projects_metric():
+    assert training.parity_params("fairlearn", "demographic_parity_to_overall", 0.04) == {"difference_bound": 0.04}
+    # two groups each within rho/2 of the overall rate are within rho of each other
+    assert training.parity_params("fairlearn", "demographic_parity_difference", 0.04) == {"difference_bound": 0.02}
+    assert training.parity_params("pool_parity", "demographic_parity_difference", 0.04) == {
+        "difference_bound": pytest.approx(0.015)}
+    assert training.parity_params("pool_parity", "error_rate_balance", 0.04) == {}  # another constraint: defaults
+    assert training.parity_params("erm", "demographic_parity_to_overall", 0.04) == {}
