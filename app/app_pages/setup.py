@@ -249,7 +249,10 @@ trainers = left.multiselect(
     help="Each is retrained when labels arrive (by the background worker when it runs) and drawn as "
          "its own curve; the first one also ranks the pool for adaptive strategies. FR-Train and FORML "
          "use the project's validation set: the seed set until a crowd-built one exists (Crowd page). "
-         "They take seconds per fit, so they are meant for the background worker.")
+         "They take seconds per fit, so they are meant for the background worker. pool_parity is the "
+         "logistic regression (erm) shifted so that demographic parity holds on the whole pool, the data "
+         "it will meet, not only on the picked labels; fairlearn and pool_parity keep the constraint ρ "
+         "below when the disparity metric is demographic parity.")
 pool = summary.pool if summary is not None else None
 budget = right.number_input("Labeling budget B" + (f" (at most the pool, {pool:,})" if pool else ""), min_value=1,
                             max_value=pool, value=min(400, pool or 400), step=50, key="setup_budget")
