@@ -206,7 +206,10 @@ def fit_learning_from_crowds(answers: pd.DataFrame, features: pd.DataFrame | Map
     the M-step (matrices; classifier: ``LogisticRegression(C=C)`` on the
     soft labels) and the E-step (posterior ∝ classifier prior x the
     likelihood of the item's answers) until the posteriors move less than
-    ``tol`` on average.
+    ``tol`` on average. The prior is cross-fitted over ``folds`` (each
+    item's from the classifier fitted on the other folds; 0 or 1: in-sample,
+    as before, when an item's own answers came back through its prior).
+    ``labels["classifier"]`` is that out-of-fold P(y = 1 | x).
 
     ``evidence_weight`` < 1 tempers the answers' log-likelihood (a power
     likelihood): Raykar's model takes the answers as independent given the
