@@ -110,6 +110,9 @@ class FairlearnTrainer:
     name = "fairlearn"
     uses_validation = False
     needs_validation = False
+    #: A project's demographic-parity bound is this trainer's ``difference_bound`` as it is
+    #: (:func:`fairal.trainers.training.parity_params`).
+    parity_bound_share = 1.0
 
     def __init__(
         self,

@@ -11,15 +11,10 @@ import time
 from dataclasses import dataclass
 
 from fairal import metrics
-from fairal.trainers import USES_POOL, USES_VALIDATION, make_trainer
+from fairal.trainers import TRAINERS, USES_POOL, USES_VALIDATION, make_trainer
 from fairal.trainers.models import FittedModel
 
 __all__ = ["Fitted", "fit", "evaluate", "fit_and_evaluate", "parity_params"]
-
-#: The share of a demographic-parity bound ``pool_parity`` aims for on the pool: the rest absorbs
-#: the difference between the pool and the data the model meets (on Adult's test set, DP came out
-#: up to 0.01 above the pool's; ``benchmarks/results/frontier.md``).
-POOL_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -64,17 +59,14 @@ def parity_params(trainer: str, metric: str, rho: float) -> dict:
     """The parameters that make a trainer which bounds demographic parity keep a project's
     constraint ``metric`` ≤ ``rho``; ``{}`` for other trainers and metrics (they keep their defaults).
 
-    Both parity trainers bound DP *to overall* (every group's positive rate within the bound of the
-    overall rate): for ``demographic_parity_to_overall`` the bound is ρ; for
+    Such a trainer says so with ``parity_bound_share``: its ``difference_bound`` (DP *to overall*,
+    every group's positive rate within the bound of the overall rate) is that share of the bound
+    (fairlearn 1, pool_parity 0.75). For ``demographic_parity_to_overall`` the bound is ρ; for
     ``demographic_parity_difference`` (the largest gap between two groups) it is ρ/2, which is
     enough, since two groups each within ρ/2 of the overall rate are within ρ of each other.
-    fairlearn gets the bound; ``pool_parity`` :data:`POOL_SHARE` of it.
     """
+    share = getattr(TRAINERS.get(trainer), "parity_bound_share", None)
     bound = {"demographic_parity_to_overall": rho, "demographic_parity_difference": rho / 2}.get(metric)
-    if bound is None:
+    if share is None or bound is None:
         return {}
-    if trainer == "fairlearn":
-        return {"difference_bound": bound}
-    if trainer == "pool_parity":
-        return {"difference_bound": POOL_SHARE * bound}
-    return {}
+    return {"difference_bound": share * bound}
