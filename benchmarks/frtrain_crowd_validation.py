@@ -12,6 +12,14 @@ FR-Train (the paper's poisoned-data setting, ``frtrain_real.fr_settings``) is
 trained on the poisoned D_tr with each validation set, and with the same items'
 true labels ("ground truth"); accuracy and DI on the clean test set.
 
+``learning_from_crowds_difficulty`` also reads quiz items, as on the Crowd
+page: 30 items (``N_GOLD``, as in ``benchmarks/crowd_aggregation.py``) drawn
+from the rows outside the test and validation sets, answered 11 times each by
+the same simulated workers (a second ``simulate_feature_crowd`` call with the
+same seed and worker count draws the same workers first, so the validation
+items' answers, and every other aggregation, stay as they were), with their
+true labels as the known labels; the quiz items are not in the validation set.
+
     PYTHONPATH=. OMP_NUM_THREADS=1 nice -n 10 python benchmarks/frtrain_crowd_validation.py \\
         --datasets compas adult --seeds 0 1 2 3 4 --max-train-adult 5000 --out /tmp/table7.csv
 
@@ -41,24 +49,44 @@ from fairal.trainers.frtrain import FRTrainTrainer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 METHODS = ("majority_vote", "mean_score", "dawid_skene", "one_coin_dawid_skene", "dawid_skene_4",
-           "learning_from_crowds")
+           "learning_from_crowds", "learning_from_crowds_difficulty")
+#: Methods that also read the quiz items' answers and known labels; N_GOLD quiz items as in crowd_aggregation.py.
+GOLD_METHODS = ("learning_from_crowds_difficulty",)
+N_GOLD = 30
 PAPER_TABLE7 = {"compas": {"crowd": (0.846, 0.670), "ground truth": (0.899, 0.674)},
                 "adult": {"crowd": (0.847, 0.809), "ground truth": (0.864, 0.809)}}
 
 
-def crowd_labels(val, scores: np.ndarray, dataset: str, seed: int) -> dict[str, np.ndarray]:
-    """Each aggregation's validation labels (in the validation rows' order), and the crowd's raw answers."""
-    X, y, _ = val
-    ids = [str(i) for i in range(len(y))]
-    truth = pd.Series(y, index=ids)
-    answers = simulate_feature_crowd(truth, pd.Series(scores, index=ids), n_workers=200, answers_per_item=11,
-                                     scale="confidence4", spammer_share=0.15, seed=seed,
+def _crowd_answers(X: np.ndarray, y: np.ndarray, scores: np.ndarray, dataset: str, seed: int, prefix: str = ""):
+    """The feature-aware crowd's 11 answers per item (ids ``prefix`` + row number) and the items' features."""
+    ids = [f"{prefix}{i}" for i in range(len(y))]
+    answers = simulate_feature_crowd(pd.Series(y, index=ids), pd.Series(scores, index=ids), n_workers=200,
+                                     answers_per_item=11, scale="confidence4", spammer_share=0.15, seed=seed,
                                      **TABLE6_CROWDS[dataset.split("-")[0]])
-    features = pd.DataFrame(X, index=ids)
+    return answers, pd.DataFrame(X, index=ids)
+
+
+def crowd_labels(val, scores: np.ndarray, dataset: str, seed: int, quiz=None) -> dict[str, np.ndarray]:
+    """Each aggregation's validation labels (in the validation rows' order).
+
+    ``quiz``: (X, y, reference scores) of the quiz items, read by :data:`GOLD_METHODS` only (skipped without).
+    """
+    X, y, _ = val
+    answers, features = _crowd_answers(X, y, scores, dataset, seed)
+    ids = list(features.index)
+    with_quiz = None
+    if quiz is not None:  # same seed and worker count: the same workers answer the quiz items
+        quiz_answers, quiz_features = _crowd_answers(*quiz, dataset, seed, prefix="quiz")
+        gold = pd.Series(quiz[1], index=quiz_features.index)
+        with_quiz = (pd.concat([answers, quiz_answers], ignore_index=True), pd.concat([features, quiz_features]), gold)
     labels = {}
     for method in METHODS:
-        options = {"features": features} if method in crowd.FEATURE_AGGREGATORS else {}
-        result = crowd.aggregate(answers, method, scale="confidence4", **options)
+        seen, options = answers, {"features": features} if method in crowd.FEATURE_AGGREGATORS else {}
+        if method in GOLD_METHODS:
+            if with_quiz is None:
+                continue
+            seen, options = with_quiz[0], {"features": with_quiz[1], "gold": with_quiz[2]}
+        result = crowd.aggregate(seen, method, scale="confidence4", **options)
         labels[method] = result["label"].reindex(ids).to_numpy()
     return labels
 
@@ -73,9 +101,11 @@ def run(args) -> list[dict]:
         max_train = args.max_train_adult if name == "adult" else DATASETS[name][3]
         for seed in args.seeds:
             data = split(name, seed, max_train, arrays)
-            val_rows = _val_rows(name, seed, max_train, len(y))
+            val_rows, other_rows = _val_rows(name, seed, max_train, len(y))
             assert np.array_equal(X[val_rows], data["val"][0])  # the same rows as frtrain_real.split
-            labels = crowd_labels(data["val"], scores_all[val_rows], name, seed)
+            quiz_rows = np.random.default_rng([seed, N_GOLD]).choice(other_rows, size=N_GOLD, replace=False)
+            labels = crowd_labels(data["val"], scores_all[val_rows], name, seed,
+                                  quiz=(X[quiz_rows], y[quiz_rows], scores_all[quiz_rows]))
             Xv, yv, gv = data["val"]
             sets = {"ground truth": yv, **labels}
             for label_source, yset in sets.items():
@@ -95,8 +125,9 @@ def run(args) -> list[dict]:
     return rows
 
 
-def _val_rows(name: str, seed: int, max_train: int | None, n: int) -> np.ndarray:
-    """The validation rows of ``frtrain_real.split`` (same permutation and sizes)."""
+def _val_rows(name: str, seed: int, max_train: int | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The validation rows of ``frtrain_real.split`` (same permutation and sizes), and the rows in neither the
+    validation nor the test set (D_tr's and, where D_tr is capped, the unused ones): where quiz items come from."""
     from benchmarks.frtrain_real import TEST_FRACTION, VAL_FRACTION
 
     perm = np.random.default_rng(seed).permutation(n)
@@ -105,7 +136,18 @@ def _val_rows(name: str, seed: int, max_train: int | None, n: int) -> np.ndarray
     n_val = int(round(len(rest) * VAL_FRACTION / (1 + VAL_FRACTION)))
     if max_train is not None and len(rest) - n_val > max_train:
         n_val = int(round(VAL_FRACTION * max_train))
-    return rest[:n_val]
+    return rest[:n_val], rest[n_val:]
+
+
+def _paired_gap(frame: pd.DataFrame) -> pd.Series:
+    """Per (dataset, validation set): test accuracy minus the same seed's ground-truth run, mean ± sd over seeds."""
+    truth = frame[frame["validation"] == "ground truth"].set_index(["dataset", "seed"])["accuracy"]
+    crowd_rows = frame[frame["validation"] != "ground truth"]
+    gap = crowd_rows["accuracy"].to_numpy() - truth.reindex(
+        pd.MultiIndex.from_frame(crowd_rows[["dataset", "seed"]])).to_numpy()
+    gaps = crowd_rows.assign(gap=gap).dropna(subset=["gap"])
+    return gaps.groupby(["dataset", "validation"], sort=False)["gap"].agg(
+        lambda v: f"{v.mean():+.4f} ± {v.std(ddof=1):.4f}" if len(v) > 1 else f"{v.mean():+.4f}")
 
 
 def report(rows: list[dict], args, wall: float, cpu: float) -> str:
@@ -120,6 +162,7 @@ def report(rows: list[dict], args, wall: float, cpu: float) -> str:
              f"{PAPER_TABLE7[d.split('-')[0]]['ground truth' if v == 'ground truth' else 'crowd'][0]:.3f}"
              if v in ("ground truth", "mean_score") else "—" for d, v in table.index]
     table["paper acc / DI"] = paper
+    table["test acc − ground truth (paired)"] = _paired_gap(frame).reindex(table.index).fillna("—").to_numpy()
     table["seeds"] = frame.groupby(["dataset", "validation"], sort=False)["seed"].nunique().to_numpy()
     table["epochs / |D_tr|"] = frame.groupby(["dataset", "validation"], sort=False).apply(
         lambda part: f"{int(part['epochs'].iloc[0]) if 'epochs' in part else '?'} / {int(part['n_train'].iloc[0])}",
