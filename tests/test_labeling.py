@@ -60,8 +60,8 @@ def test_labels_move_the_curve(store, german_project):
 def test_next_item_follows_the_strategy_ranking(store, german_project):
     session = LabelingSession(store, german_project, "ann")
     item = session.next_item()
-    scores = [row["score"] for row in store.items(german_project, role="pool")]
-    assert item.rank == 0 and item.score == pytest.approx(max(scores))
+    scores = store.ranking(german_project)["scores"]  # every pool item's, not only the ranked head's
+    assert item.rank == 0 and item.score == pytest.approx(scores.max())
     assert list(item.display.index) == list(session.project.dataset.display.columns)
 
 
@@ -256,10 +256,10 @@ def test_failed_first_model_leaves_no_project(store, monkeypatch):
 def test_random_strategy_ranks_the_pool_once(store):
     project_id = create_project(store, ProjectSettings(name="random", dataset="german", strategy="random",
                                                        budget=10, n_initial=20))
-    pool = store.items(project_id, role="pool")
-    ranks = sorted(r["rank"] for r in pool)
-    assert ranks == list(range(len(pool)))
-    ordered = [r["item_id"] for r in sorted(pool, key=lambda r: r["rank"])]
+    pool = store.item_ids(project_id, "pool")
+    ranking = store.ranking(project_id)
+    ordered = ranking["item_ids"].tolist()
+    assert sorted(ordered) == sorted(pool) and ranking["version"] == 1  # every pool item, once
     assert ordered != sorted(ordered)  # a shuffled order, not item-id order
     session = LabelingSession(store, project_id, "ann")
     first = session.next_item()

@@ -107,8 +107,8 @@ def test_a_policy_job_trains_a_policy_the_project_then_ranks_with(tmp_path):
         use_policy(store, project_id, job["policy_path"], by=admin)
         project = open_project(store, project_id)
         assert project.strategy_name == "panda" and project.policy_path == Path(job["policy_path"])
-        ranked = [i for i in store.items(project_id, role="pool") if i["rank"] is not None]
-        assert len(ranked) == len(project.pool)
+        ranking = store.ranking(project_id)  # the policy's order of the whole pool
+        assert sorted(ranking["item_ids"]) == sorted(project.dataset.ids[project.pool])
 
 
 def test_a_failing_policy_job_is_recorded(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import time
 
 import numpy as np
@@ -80,21 +82,92 @@ def test_partly_labeled_items_keep_their_rank_and_a_bad_ranking_changes_nothing(
     assert store.ranking(pid)["version"] == 2 and _ranked(store, pid)[4] == 4
 
 
-def test_a_re_rank_of_a_large_pool_writes_only_the_head(tmp_path):
-    """200,000 pool items: a re-rank holds the write lock for the head's rows and one blob, not for
-    every item; the stored order is complete."""
+def _write_transactions(store, action) -> list[list[str]]:
+    """The write transactions ``action()`` commits on the store's connection, each as its statements."""
+    transactions: list[list[str]] = []
+    current: list[str] = []
+
+    def trace(sql: str) -> None:
+        if sql.startswith("BEGIN IMMEDIATE"):
+            current.clear()
+        elif sql == "COMMIT":
+            transactions.append(list(current))
+        else:
+            current.append(sql[:120])
+
+    store._db.conn.set_trace_callback(trace)
+    try:
+        action()
+    finally:
+        store._db.conn.set_trace_callback(None)
+    return transactions
+
+
+def test_a_re_rank_of_a_large_pool_holds_the_lock_for_one_chunk_at_a_time(tmp_path):
+    """200,000 pool items: the order is written one chunk per transaction before it becomes the ranking,
+    and the transaction that makes it current writes only the head's ranks; the stored order is
+    complete, and the old order is deleted."""
     n = 200_000
     with Store(tmp_path / "big.db") as store:
         pid = _pool_project(store, n)
         order = np.random.default_rng(2).permutation(n)
         store.set_ranking(pid, order, np.linspace(1, 0, n))
         ids, scores = store.check_ranking(pid, order[::-1], np.linspace(0, 1, n))
-        start = time.process_time()
-        store._replace_ranking(pid, ids, scores)  # what runs under the write lock
-        cpu = time.process_time() - start
+        transactions = _write_transactions(store, lambda: store.set_ranking(pid, ids, scores))
+        chunks = -(-n // store.order_chunk)
+        # the new order's row with its first chunk, one per further chunk, the swap, then the old
+        # order's delete, a chunk at a time
+        assert len(transactions) == 2 * chunks + 2
+        assert [sum("INSERT INTO ranking_chunks" in sql for sql in t) for t in transactions] == (
+            [1] * chunks + [0] * (chunks + 2))
+        assert [sum("DELETE FROM ranking_chunks" in sql for sql in t) for t in transactions] == (
+            [0] * (chunks + 1) + [1] * chunks + [0])
+        swap = transactions[chunks]
+        assert sum(sql.startswith("UPDATE items SET rank") for sql in swap) == store.queue_chunk + 1  # clear + head
+        assert not any("ranking_chunks" in sql for sql in swap)
         assert len(_ranked(store, pid)) == store.queue_chunk
-        np.testing.assert_array_equal(store.ranking(pid)["item_ids"], order[::-1])
-        assert cpu < 0.5  # the head only (rewriting 200,000 ranks took about 2.8 s of CPU here)
+        stored = store.ranking(pid)
+        np.testing.assert_array_equal(stored["item_ids"], order[::-1])
+        np.testing.assert_allclose(stored["scores"], np.linspace(0, 1, n).astype(np.float32))
+        assert store._tuples("SELECT COUNT(*) FROM ranking_orders")[0][0] == 1
+        assert store._tuples("SELECT COUNT(*) FROM ranking_chunks")[0][0] == chunks
+        start = time.process_time()
+        with store.transaction():  # what the swap itself costs, for an order staged already
+            store._swap_ranking(pid, store._stage_order(pid, ids[:store.queue_chunk], None))
+        assert time.process_time() - start < 0.5
+
+
+def test_an_order_staged_but_never_made_current_is_invisible_and_cleaned_up(store, monkeypatch):
+    """A writer that stops after writing part of an order (killed mid-way) changes nothing readers see;
+    its rows are deleted once stale. An order deleted by another writer's clean-up before its swap is
+    written again inside the swap."""
+    from fairal.store import rankings
+
+    pid = _pool_project(store, 30)
+    store.order_chunk = 7
+    store.set_ranking(pid, np.arange(30))
+
+    store._stage_order(pid, np.arange(30)[::-1][:14], None)  # what a writer killed after two chunks leaves:
+    store._db.execute("UPDATE ranking_orders SET complete = 0 WHERE id = (SELECT MAX(id) FROM ranking_orders)")
+    store._db.conn.commit()  # its row, not complete, and two chunks
+    np.testing.assert_array_equal(store.ranking(pid)["item_ids"], np.arange(30))
+    store.set_ranking(pid, np.arange(30))  # a fresh (not stale) unfinished order is left alone...
+    assert store._tuples("SELECT COUNT(*) FROM ranking_orders WHERE complete = 0")[0][0] == 1
+    monkeypatch.setattr(rankings, "STALE_ORDER", rankings.timedelta(0))
+    store.set_ranking(pid, np.arange(30)[::-1])  # ...until it is stale
+    assert store._tuples("SELECT COUNT(*) FROM ranking_orders")[0][0] == 1
+    np.testing.assert_array_equal(store.ranking(pid)["item_ids"], np.arange(30)[::-1])
+
+    staged = store._stage_order(pid, *store.check_ranking(pid, np.arange(30), np.linspace(0, 1, 30)))
+    store.set_ranking(pid, np.arange(30)[::-1])  # another writer's ranking goes in and cleans up...
+    store._db.execute("DELETE FROM ranking_orders WHERE id = ?", [staged.order_id])  # ...this one too
+    store._db.conn.commit()
+    with store.transaction():
+        version = store._swap_ranking(pid, staged)
+    stored = store.ranking(pid)
+    assert stored["version"] == version and stored["order_id"] != staged.order_id
+    np.testing.assert_array_equal(stored["item_ids"], np.arange(30))
+    np.testing.assert_allclose(stored["scores"], np.linspace(0, 1, 30))
 
 
 def test_a_project_queues_in_its_strategys_order_across_retrains(store):
@@ -183,3 +256,29 @@ def test_a_pool_read_inside_a_rolled_back_transaction_is_not_kept(store):
     with pytest.raises(NotFoundError, match=r"items \[0\] are not pool items"):
         store.check_ranking(again, [0])
     assert store.check_ranking(again, [12, 10])[0].tolist() == [12, 10]
+
+
+def test_a_re_rank_is_on_disk_when_it_returns_and_leaves_every_other_commit_synchronous(tmp_path):
+    """The ranking's transactions commit without waiting for the disk; set_ranking syncs and
+    checkpoints the log after them, outside the lock; the connection's other commits (an annotator's
+    label) still wait for the disk, also after a failed bulk write."""
+    path = tmp_path / "f.db"
+    with Store(path) as store:
+        pid = _pool_project(store, 300)
+        store.order_chunk = 64
+        store.set_ranking(pid, np.arange(300)[::-1], np.linspace(0, 1, 300))
+
+        def pragmas():
+            return store._tuples("PRAGMA synchronous")[0][0], store._tuples("PRAGMA wal_autocheckpoint")[0][0]
+
+        assert pragmas() == (2, 1000)  # FULL, SQLite's default threshold
+        shutil.copy(path, tmp_path / "file-alone.db")  # the database file without its write-ahead log
+        with sqlite3.connect(tmp_path / "file-alone.db") as alone:
+            assert alone.execute("SELECT version FROM rankings").fetchall() == [(1,)]
+            assert alone.execute("SELECT item_id FROM items WHERE rank = 0").fetchall() == [(299,)]
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            with store._write(sync=False):
+                store._db.execute("UPDATE items SET rank = 7 WHERE item_id = 0")
+                raise RuntimeError("disk on fire")
+        assert pragmas() == (2, 1000)
+        assert _ranked(store, pid)[299] == 0 and 0 not in _ranked(store, pid)

@@ -11,6 +11,7 @@ from fairal.store import (
     DuplicateError,
     NotFoundError,
     Store,
+    schema,
 )
 
 PROJECT = dict(
@@ -282,11 +283,13 @@ def test_dataset_file_comes_back_byte_for_byte(store):
     assert store.dataset_file(file_id) == b"age,y\n30,1\n"
 
 
-def test_store_of_schema_version_1_gains_dataset_files(db_path):
-    Store(db_path).close()
+def test_store_of_schema_version_1_gains_dataset_files(db_path, monkeypatch):
+    with monkeypatch.context() as version_1:  # a file as the first release wrote it
+        version_1.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        version_1.setattr(schema, "SCHEMA_VERSION", 1)
+        Store(db_path).close()
     with Database(db_path) as db:
-        db["dataset_files"].drop()
-        db.execute("PRAGMA user_version = 1")
+        assert "dataset_files" not in db.table_names()
     with Store(db_path) as store:
         assert store.dataset_file(store.add_dataset_file("a.csv", b"x")) == b"x"
 

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fairal import auth
@@ -203,18 +204,24 @@ def test_a_new_metric_needs_no_schema_change(upgraded, monkeypatch):
     assert shape(path) == before
 
 
+def _store_at_version(path, version: int) -> Store:
+    """A store whose file has the schema of ``version`` (the migrations up to it, as that release ran them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
+        patch.setattr(schema, "SCHEMA_VERSION", version)
+        return Store(path)
+
+
 def test_a_version_8_file_gets_the_index_that_reads_a_projects_items_by_role(tmp_path):
     """Version 9 indexes items by (project, role, item): opening a project reads each role's ids from
     that index alone, in item order, instead of walking all of the project's items per role."""
     path = tmp_path / "v8.db"
-    with Store(path) as store:
+    with _store_at_version(path, 8) as store:
         pid = store.create_project(name="p", dataset="d", label_column="y", sensitive="s", split_seed=0,
                                    strategy="random", trainers=["erm"], budget=3, metric="f1", threshold=0.1,
                                    items=[{"item_id": i, "role": ("pool", "test", "seed")[i % 3]}
                                           for i in range(30, 0, -1)])
-    with sqlite3.connect(path) as conn:  # what version 8 wrote: everything but this index
-        conn.execute("DROP INDEX items_role_item")
-        conn.execute("PRAGMA user_version = 8")
+    assert read(path, "PRAGMA user_version") == [(8,)]
     plan = "EXPLAIN QUERY PLAN SELECT item_id FROM items WHERE project_id = 1 AND role = 'pool' ORDER BY item_id"
     assert "COVERING INDEX" not in str(read(path, plan))
     with Store(path) as store:
@@ -223,5 +230,42 @@ def test_a_version_8_file_gets_the_index_that_reads_a_projects_items_by_role(tmp
         assert store.item_ids(pid, "pool") == list(range(3, 31, 3))
         assert store.item_ids(pid, "test") == list(range(1, 31, 3))
         assert store.item_ids(pid, "seed") == list(range(2, 31, 3))
+    Store(tmp_path / "new.db").close()
+    assert shape(path) == shape(tmp_path / "new.db")
+
+
+def test_a_version_9_ranking_is_kept_as_one_chunk_and_leases_go_on_in_its_order(tmp_path):
+    """Version 10 writes an order in chunks; a version-9 file's ranking (one blob of int32 ids, one of
+    float32 scores, its head in items.rank, as the version-9 store wrote them) becomes one chunk with
+    nothing lost, and leases past its head follow it."""
+    path = tmp_path / "v9.db"
+    order = np.random.default_rng(0).permutation(40)
+    scores = np.linspace(1, 0, 40, dtype=np.float32)
+    with _store_at_version(path, 9) as store:
+        pid = store.create_project(name="p", dataset="d", label_column="y", sensitive="s", split_seed=0,
+                                   strategy="random", trainers=["erm"], budget=40, metric="f1", threshold=0.1,
+                                   items=[{"item_id": i, "role": "pool"} for i in range(40)])
+        ann = store.add_annotator("ann")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO ranking_orders VALUES (?, 3, ?, ?)",
+                     [pid, order.astype(np.int32).tobytes(), scores.tobytes()])
+        conn.execute("INSERT INTO rankings VALUES (?, 3, 40, 10, '2026-11-25T00:00:00.000000+00:00')", [pid])
+        conn.executemany("UPDATE items SET rank = ?, score = ? WHERE item_id = ?",
+                         [(n, float(scores[n]), int(item)) for n, item in enumerate(order[:10])])
+    with Store(path) as store:
+        assert store._schema_version() == SCHEMA_VERSION >= 10
+        stored = store.ranking(pid)
+        assert (stored["version"], stored["size"], stored["queue_depth"]) == (3, 40, 10)
+        np.testing.assert_array_equal(stored["item_ids"], order)
+        np.testing.assert_array_equal(stored["scores"], scores)
+        store.queue_chunk = 7
+        taken = []
+        while (row := store.lease_next_item(pid, ann)) is not None:
+            taken.append(row["item_id"])
+            store.submit_label(pid, row["item_id"], ann, 1)
+        assert taken == order.tolist()
+        store.set_ranking(pid, order[::-1])  # a new ranking replaces the migrated one, which is deleted
+        assert store.ranking(pid)["version"] == 4
+        assert store._tuples("SELECT COUNT(*) FROM ranking_orders")[0][0] == 1
     Store(tmp_path / "new.db").close()
     assert shape(path) == shape(tmp_path / "new.db")

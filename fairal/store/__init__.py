@@ -93,14 +93,15 @@ class Store(AccountsArea, LabelingArea, LeasesArea, CrowdArea, CurvesArea, Conne
         """What one training step writes, in one transaction: the model version and its curve point
         (:meth:`record_evaluation`, whose keyword arguments ``evaluation`` holds and whose record it
         returns), the trainer's per-label scores when there are any (:meth:`set_item_scores`) and the
-        pool's new ranking when given, as ``(item_ids, scores)`` (:meth:`set_ranking`; checked before
-        the write lock is taken)."""
-        if ranking is not None:
-            ranking = self.check_ranking(project_id, *ranking)
-        with self._write():
+        pool's new ranking when given, as ``(item_ids, scores)`` (:meth:`set_ranking`: checked and
+        written in chunks before, made current inside, the transaction)."""
+        staged = None if ranking is None else self._stage_order(project_id, *self.check_ranking(project_id, *ranking))
+        with self._write(sync=staged is None):
             recorded = self.record_evaluation(project_id, **evaluation)
             if item_scores:
                 self.set_item_scores(project_id, evaluation["trainer"], recorded["model_version_id"], item_scores)
-            if ranking is not None:
-                self._replace_ranking(project_id, *ranking)
+            if staged is not None:
+                self._swap_ranking(project_id, staged)
+        if staged is not None:
+            self._drop_old_orders(project_id)
         return recorded

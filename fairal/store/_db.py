@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 import sqlite3
 import threading
 import time
@@ -25,6 +26,8 @@ from fairal.errors import MissingDatabaseError, NotFoundError
 from fairal.store import schema
 
 BUSY_TIMEOUT_MS = 30_000
+#: SQLite's default: a commit that leaves this many pages in the write-ahead log copies them into the file.
+WAL_AUTOCHECKPOINT = 1000
 
 _PROCESS_WRITE_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_WRITE_LOCKS_GUARD = threading.Lock()
@@ -106,6 +109,7 @@ class Connection:
     def _open(self) -> None:
         conn = self._db.conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = FULL")  # every commit on disk before it returns (see _write)
         conn.execute("PRAGMA foreign_keys = ON")
         schema.check_version(conn, self.path)  # a file from a newer fairal is refused before any write
         if self.path is not None:
@@ -140,7 +144,7 @@ class Connection:
         return "Store(memory=True)" if self.path is None else f"Store({str(self.path)!r})"
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[None]:
+    def _write(self, *, sync: bool = True) -> Iterator[None]:
         """One write transaction, taken with BEGIN IMMEDIATE.
 
         sqlite-utils' ``atomic()`` opens a plain (deferred) BEGIN, which takes
@@ -148,6 +152,12 @@ class Connection:
         first, the upgrade fails with "database is locked" without waiting.
         BEGIN IMMEDIATE takes the lock up front, under the busy timeout.
         sqlite-utils calls made inside nest as savepoints.
+
+        ``sync=False``: the commit neither waits for the disk (``synchronous = NORMAL``) nor copies
+        the log into the database (no auto-checkpoint), so the write lock is held only while the
+        pages are written: for bulk writes of derived data (a ranking), whose caller makes them
+        durable with :meth:`_flush` once it has let go of the lock. Every other commit waits for
+        the disk; no other thread commits on this connection meanwhile (the connection's lock).
         """
         with self._lock:
             conn = self._db.conn
@@ -156,6 +166,9 @@ class Connection:
                     yield
                 return
             with self._process_lock:
+                if not sync:  # no wait for the disk, and no copy into the database at this commit
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.execute("PRAGMA wal_autocheckpoint = 0")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield
@@ -164,6 +177,29 @@ class Connection:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+                finally:
+                    if not sync:
+                        conn.execute("PRAGMA synchronous = FULL")
+                        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+
+    def _flush(self) -> None:
+        """Make the commits of ``_write(sync=False)`` durable, without holding any lock: sync the
+        write-ahead log to disk, then copy it into the database file (a passive checkpoint, which
+        other writers do not wait for), so that an annotator's small commit is not the one that
+        crosses SQLite's auto-checkpoint threshold and has to copy these pages."""
+        if self.path is None:
+            return
+        wal = Path(f"{self.path}-wal")
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:  # checkpointed and removed by a closing connection: on disk already
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with self._lock:
+            self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

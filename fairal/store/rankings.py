@@ -2,28 +2,58 @@
 
 A strategy ranks every unlabeled pool item after each retrain. Writing every item's rank into
 ``items`` took the write lock for as long as the pool is large (2.0 s for a 250,000-item pool), and
-every annotator's submit waited for it. Now :meth:`RankingsArea.set_ranking` stores the whole order
-as one row of ``ranking_orders`` (item ids and scores as two arrays; ``rankings`` holds its version)
-and writes ranks only for its first :attr:`~RankingsArea.queue_chunk` items: the part of the queue
-that leases can reach before the next re-rank. Both happen in one transaction, so readers see the old ranking or
-the new one, never a mix. When the annotators get past the ranked head (many skips, or a long
-wait for the next re-rank), :meth:`RankingsArea.extend_queue` ranks the next chunk from the stored
-order, inside the lease's own transaction (see :mod:`fairal.store.leases`).
+every annotator's submit waited for it. So a ranking is stored as an *order*: a ``ranking_orders``
+row and its item ids and scores as arrays in ``ranking_chunks`` rows of :attr:`~RankingsArea.order_chunk`
+items. Storing one takes two steps:
+
+1. :meth:`RankingsArea._stage_order` writes the order, one chunk per short transaction. No reader
+   sees it yet: ``rankings`` still names the old order. (Writing a 250,000-item order in one
+   transaction held the write lock 25-50 ms, and an annotator's key press waited for it.)
+2. :meth:`RankingsArea._swap_ranking`, inside the caller's transaction, points ``rankings`` at the
+   staged order and writes ranks only for its first :attr:`~RankingsArea.queue_chunk` items: the
+   part of the queue that leases can reach before the next re-rank. Readers see the old ranking
+   or the new one, never a mix.
+
+Old orders are deleted afterwards in their own transaction (:meth:`RankingsArea._drop_old_orders`),
+and so are orders that a writer staged and never swapped in (it stopped, or another writer's
+ranking went in first). When the annotators get past the ranked head (many skips, or a long wait
+for the next re-rank), :meth:`RankingsArea.extend_queue` ranks the next chunk from the stored order,
+inside the lease's own transaction (see :mod:`fairal.store.leases`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 
 from fairal.errors import NotFoundError
 from fairal.store._db import Connection, _now
 
+#: An order staged but never completed is deleted once it is this old (its writer stopped).
+STALE_ORDER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class StagedOrder:
+    """An order written by :meth:`RankingsArea._stage_order`, not yet the project's ranking."""
+
+    order_id: int
+    item_ids: np.ndarray
+    scores: np.ndarray | None  # float32
+
 
 class RankingsArea(Connection):
     """The strategy's order of a project's pool, versioned; the queue's head as ``items.rank``."""
 
-    #: How many items of a ranking get an ``items.rank`` at a time (the lock holds for this many).
-    queue_chunk = 500
+    #: How many items of a ranking get an ``items.rank`` at a time (the swap writes this many ranks).
+    #: 100 keeps the swap small: at 1M rows it held the lock 2-4 ms, against 35-43 ms for 500, whose
+    #: scattered item pages overflow SQLite's page cache (benchmarks/results/scale.md).
+    queue_chunk = 100
+    #: How many items of an order one ``ranking_chunks`` row holds (one staging transaction each).
+    order_chunk = 65_536
 
     def set_ranking(self, project_id: int, item_ids, scores=None) -> int:
         """Replace the project's ranking: ``item_ids`` best first (the rank is the position), with
@@ -34,8 +64,11 @@ class RankingsArea(Connection):
         a pool item of the project raises NotFoundError and changes nothing (:meth:`check_ranking`,
         before the write lock is taken).
         """
-        ids, values = self.check_ranking(project_id, item_ids, scores)
-        return self._replace_ranking(project_id, ids, values)
+        staged = self._stage_order(project_id, *self.check_ranking(project_id, item_ids, scores))
+        with self._write(sync=False):
+            version = self._swap_ranking(project_id, staged)
+        self._drop_old_orders(project_id)
+        return version
 
     def __init__(self, *args, **kwargs) -> None:
         #: Each project's pool item ids (sorted), read once per connection: a project's items never
@@ -81,62 +114,109 @@ class RankingsArea(Connection):
             self._pool_item_ids_cache[project_id] = pool
         return pool
 
-    def _replace_ranking(self, project_id: int, ids: np.ndarray, values: np.ndarray | None) -> int:
-        """:meth:`set_ranking`'s write, for arrays from :meth:`check_ranking`."""
-        with self._write():
-            self._db.execute(
-                "UPDATE items SET rank = NULL, score = NULL WHERE project_id = ? AND role = 'pool' "
-                "AND rank IS NOT NULL AND NOT EXISTS (SELECT 1 FROM labels AS l "
-                "WHERE l.project_id = items.project_id AND l.item_id = items.item_id)", [project_id])
-            version = 1 + (self._value("SELECT version FROM rankings WHERE project_id = ?", [project_id]) or 0)
-            scores = None if values is None else values.astype(np.float32)
-            depth = self._rank_items(project_id, ids, scores, 0)
-            self._db.execute(
-                "INSERT OR REPLACE INTO ranking_orders (project_id, version, item_ids, scores) VALUES (?, ?, ?, ?)",
-                [project_id, version, _id_bytes(ids), None if scores is None else scores.tobytes()])
-            self._db.execute(
-                "INSERT OR REPLACE INTO rankings (project_id, version, size, queue_depth, created_at) "
-                "VALUES (?, ?, ?, ?, ?)", [project_id, version, len(ids), depth, _now()])
-            return version
+    def _stage_order(self, project_id: int, ids: np.ndarray, values: np.ndarray | None) -> StagedOrder:
+        """Write an order (arrays from :meth:`check_ranking`) in chunks of :attr:`order_chunk` items,
+        one transaction each, so no annotator's write waits for more than one chunk. It becomes the
+        project's ranking only when :meth:`_swap_ranking` names it (inside an outer transaction the
+        chunks are savepoints of it)."""
+        scores = None if values is None else values.astype(np.float32)
+        size = int(self.order_chunk)
+        chunks = [(start, min(start + size, len(ids))) for start in range(0, len(ids), size)]
+        with self._write(sync=False):  # the order's row goes with its first chunk
+            order_id = cast(int, self._db.execute(
+                "INSERT INTO ranking_orders (project_id, size, complete, created_at) VALUES (?, ?, ?, ?)",
+                [project_id, len(ids), int(not chunks), _now()]).lastrowid)
+            if chunks:
+                self._write_chunk(order_id, ids, scores, *chunks[0], last=len(chunks) == 1)
+        for n, (start, stop) in enumerate(chunks[1:], start=2):
+            with self._write(sync=False):
+                self._write_chunk(order_id, ids, scores, start, stop, last=n == len(chunks))
+        return StagedOrder(order_id, ids, scores)
+
+    def _write_chunk(self, order_id: int, ids: np.ndarray, scores: np.ndarray | None, start: int, stop: int, *,
+                     last: bool) -> None:
+        """Items ``start:stop`` of an order, as one ``ranking_chunks`` row; the last one completes it."""
+        self._db.execute(
+            "INSERT INTO ranking_chunks (order_id, start, stop, item_ids, scores) VALUES (?, ?, ?, ?, ?)",
+            [order_id, start, stop, _id_bytes(ids[start:stop]),
+             None if scores is None else scores[start:stop].tobytes()])
+        if last:
+            self._db.execute("UPDATE ranking_orders SET complete = 1 WHERE id = ?", [order_id])
+
+    def _swap_ranking(self, project_id: int, staged: StagedOrder) -> int:
+        """Make a staged order the project's ranking and rank its head; inside the caller's write
+        transaction. Returns the new version. (An order another writer deleted meanwhile, see
+        :meth:`_drop_old_orders`, is written again first, inside this transaction.)"""
+        if not self._value("SELECT complete FROM ranking_orders WHERE id = ?", [staged.order_id]):
+            staged = self._stage_order(project_id, staged.item_ids, staged.scores)
+        self._db.execute(
+            "UPDATE items SET rank = NULL, score = NULL WHERE project_id = ? AND role = 'pool' "
+            "AND rank IS NOT NULL AND NOT EXISTS (SELECT 1 FROM labels AS l "
+            "WHERE l.project_id = items.project_id AND l.item_id = items.item_id)", [project_id])
+        version = 1 + (self._value("SELECT version FROM rankings WHERE project_id = ?", [project_id]) or 0)
+        depth = self._rank_items(project_id, staged.item_ids, staged.scores, 0)
+        self._db.execute(
+            "INSERT OR REPLACE INTO rankings (project_id, version, size, queue_depth, created_at, order_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)", [project_id, version, len(staged.item_ids), depth, _now(), staged.order_id])
+        return version
+
+    def _drop_old_orders(self, project_id: int) -> None:
+        """Delete the project's orders older than its current one, a chunk per transaction, except one
+        that another writer is still staging (an unfinished order goes once it is stale) and any that
+        became a ranking meanwhile; then make every write of the re-rank durable (:meth:`_flush`)."""
+        stale = (datetime.now(UTC) - STALE_ORDER).isoformat(timespec="microseconds")
+        old = [order for (order,) in self._tuples(
+            "SELECT id FROM ranking_orders WHERE project_id = :p AND (complete = 1 OR created_at < :stale) "
+            "AND id < (SELECT order_id FROM rankings WHERE project_id = :p)", {"p": project_id, "stale": stale})]
+        unused = "NOT IN (SELECT order_id FROM rankings WHERE order_id IS NOT NULL)"
+        for order in old:
+            for (start,) in self._tuples("SELECT start FROM ranking_chunks WHERE order_id = ?", [order]):
+                with self._write(sync=False):
+                    self._db.execute(
+                        f"DELETE FROM ranking_chunks WHERE order_id = ? AND start = ? AND order_id {unused}",
+                        [order, start])
+            with self._write(sync=False):
+                self._db.execute(f"DELETE FROM ranking_orders WHERE id = ? AND id {unused}", [order])
+        self._flush()
 
     def ranking(self, project_id: int) -> dict | None:
-        """The current ranking: ``{version, size, queue_depth, created_at, item_ids, scores}`` (arrays:
-        int64 ids best first, float32 scores or None), or None before the first one."""
+        """The current ranking: ``{version, size, queue_depth, created_at, order_id, item_ids, scores}``
+        (arrays: int64 ids best first, float32 scores or None), or None before the first one."""
         row = self._row("SELECT * FROM rankings WHERE project_id = ?", [project_id])
         if row is None:
             return None
-        ids, scores = self._order_slice(project_id, row["size"], 0, row["size"])
+        ids, scores = self._order_slice(row["order_id"], 0, row["size"])
         return {**row, "item_ids": ids, "scores": scores}
 
     def extend_queue(self, project_id: int) -> int:
         """Rank the next :attr:`queue_chunk` items of the current ranking; returns how many were ranked
-        (0: the ranking is used up, or the project has none). Reads only that slice of the order."""
+        (0: the ranking is used up, or the project has none). Reads only the chunks of that slice."""
         with self._write():
-            row = self._row("SELECT size, queue_depth FROM rankings WHERE project_id = ?", [project_id])
+            row = self._row("SELECT size, queue_depth, order_id FROM rankings WHERE project_id = ?", [project_id])
             if row is None or row["queue_depth"] >= row["size"]:
                 return 0
             start = int(row["queue_depth"])
             stop = min(int(row["size"]), start + int(self.queue_chunk))
-            ids, scores = self._order_slice(project_id, int(row["size"]), start, stop)
+            ids, scores = self._order_slice(row["order_id"], start, stop)
             self._rank_items(project_id, ids, scores, start)
             self._db.execute("UPDATE rankings SET queue_depth = ? WHERE project_id = ?", [stop, project_id])
             return stop - start
 
-    def _order_slice(self, project_id: int, size: int, start: int,
-                     stop: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Items ``start:stop`` of the stored order of ``size`` items and their scores, read from the
-        blobs directly."""
-        has_scores = self._value("SELECT scores IS NOT NULL FROM ranking_orders WHERE project_id = ?", [project_id])
-        with self._lock:
-            with self._db.conn.blobopen("ranking_orders", "item_ids", project_id, readonly=True) as blob:
-                dtype = np.dtype(np.int32) if len(blob) == 4 * size else np.dtype(np.int64)
-                blob.seek(dtype.itemsize * start)
-                ids = np.frombuffer(blob.read(dtype.itemsize * (stop - start)), dtype=dtype).astype(np.int64)
-            if not has_scores:
-                return ids, None
-            with self._db.conn.blobopen("ranking_orders", "scores", project_id, readonly=True) as blob:
-                blob.seek(4 * start)
-                return ids, np.frombuffer(blob.read(4 * (stop - start)), dtype=np.float32)
+    def _order_slice(self, order_id: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Items ``start:stop`` of a stored order and their scores (None when it has none), read from
+        the chunks that hold them."""
+        ids, scores = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.float32)]
+        has_scores = True
+        for first, last, id_bytes, score_bytes in self._tuples(
+                "SELECT start, stop, item_ids, scores FROM ranking_chunks WHERE order_id = ? AND stop > ? "
+                "AND start < ? ORDER BY start", [order_id, start, stop]):
+            dtype = np.int32 if len(id_bytes) == 4 * (last - first) else np.int64
+            keep = slice(max(start, first) - first, min(stop, last) - first)
+            ids.append(np.frombuffer(id_bytes, dtype=dtype)[keep].astype(np.int64))
+            has_scores = has_scores and score_bytes is not None
+            if has_scores:
+                scores.append(np.frombuffer(score_bytes, dtype=np.float32)[keep])
+        return np.concatenate(ids), (np.concatenate(scores) if has_scores else None)
 
     def _rank_items(self, project_id: int, ids: np.ndarray, scores: np.ndarray | None, start: int) -> int:
         """``items.rank`` = position and the score for the first :attr:`queue_chunk` of ``ids`` (which
