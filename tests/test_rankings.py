@@ -35,9 +35,13 @@ def test_a_ranking_is_stored_whole_and_versioned_with_only_its_head_ranked(store
     np.testing.assert_array_equal(stored["item_ids"], order)
     assert stored["version"] == 1 and stored["queue_depth"] == 10
     assert _ranked(store, pid) == {int(item): n for n, item in enumerate(order[:10])}
-    assert store.set_ranking(pid, order[::-1]) == 2  # a re-rank replaces the head, scores optional
+    # a re-rank replaces the head, scores optional; an order of up to order_chunk items is written,
+    # made current and its predecessor deleted in one transaction
+    transactions = _write_transactions(store, lambda: store.set_ranking(pid, order[::-1]))
+    assert len(transactions) == 1 and store.ranking(pid)["version"] == 2
     assert _ranked(store, pid) == {int(item): n for n, item in enumerate(order[::-1][:10])}
     assert store.ranking(pid)["scores"] is None
+    assert store._tuples("SELECT COUNT(*) FROM ranking_orders")[0][0] == 1
 
 
 def test_leases_follow_the_whole_stored_order_past_the_ranked_head(store):

@@ -169,14 +169,15 @@ class Connection:
                 if not sync:  # no wait for the disk, and no copy into the database at this commit
                     conn.execute("PRAGMA synchronous = NORMAL")
                     conn.execute("PRAGMA wal_autocheckpoint = 0")
-                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    yield
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
                 finally:
                     if not sync:
                         conn.execute("PRAGMA synchronous = FULL")

@@ -23,6 +23,8 @@ inside the lease's own transaction (see :mod:`fairal.store.leases`).
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -38,11 +40,17 @@ STALE_ORDER = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class StagedOrder:
-    """An order written by :meth:`RankingsArea._stage_order`, not yet the project's ranking."""
+    """An order on its way to becoming the project's ranking (:meth:`RankingsArea._stage_order`)."""
 
-    order_id: int
+    #: Its ``ranking_orders`` row when it was written ahead in chunks (a large order: a bulk re-rank,
+    #: whose transactions do not wait for the disk); None: the swap's transaction writes it.
+    order_id: int | None
     item_ids: np.ndarray
     scores: np.ndarray | None  # float32
+
+    @property
+    def bulk(self) -> bool:
+        return self.order_id is not None
 
 
 class RankingsArea(Connection):
@@ -53,7 +61,12 @@ class RankingsArea(Connection):
     #: scattered item pages overflow SQLite's page cache (benchmarks/results/scale.md).
     queue_chunk = 100
     #: How many items of an order one ``ranking_chunks`` row holds (one staging transaction each).
-    order_chunk = 65_536
+    order_chunk = 131_072
+    #: Seconds between the bulk transactions of a re-rank (staging, deleting), so that an annotator's
+    #: write waiting in SQLite's busy handler, which retries 1, 3, 8, 18, 33, 53 ms after it first
+    #: met the lock, finds it free: back to back, 10 transactions of 1-3 ms kept such a write out for
+    #: 54 ms at 1M rows.
+    bulk_pause = 0.005
 
     def set_ranking(self, project_id: int, item_ids, scores=None) -> int:
         """Replace the project's ranking: ``item_ids`` best first (the rank is the position), with
@@ -65,9 +78,9 @@ class RankingsArea(Connection):
         before the write lock is taken).
         """
         staged = self._stage_order(project_id, *self.check_ranking(project_id, item_ids, scores))
-        with self._write(sync=False):
+        with self._write(sync=not staged.bulk):
             version = self._swap_ranking(project_id, staged)
-        self._drop_old_orders(project_id)
+        self._finish_ranking(project_id, staged)
         return version
 
     def __init__(self, *args, **kwargs) -> None:
@@ -115,40 +128,55 @@ class RankingsArea(Connection):
         return pool
 
     def _stage_order(self, project_id: int, ids: np.ndarray, values: np.ndarray | None) -> StagedOrder:
-        """Write an order (arrays from :meth:`check_ranking`) in chunks of :attr:`order_chunk` items,
-        one transaction each, so no annotator's write waits for more than one chunk. It becomes the
-        project's ranking only when :meth:`_swap_ranking` names it (inside an outer transaction the
-        chunks are savepoints of it)."""
+        """Get an order (arrays from :meth:`check_ranking`) ready for :meth:`_swap_ranking`. One of more
+        than :attr:`order_chunk` items is written ahead, a chunk per transaction
+        (:meth:`_write_order`), so no annotator's write waits for more than one chunk; a smaller one
+        is left for the swap's own transaction to write (one transaction per re-rank, as cheap)."""
         scores = None if values is None else values.astype(np.float32)
+        if len(ids) <= self.order_chunk:
+            return StagedOrder(None, ids, scores)
+        return StagedOrder(self._write_order(project_id, ids, scores, separately=True), ids, scores)
+
+    def _write_order(self, project_id: int, ids: np.ndarray, scores: np.ndarray | None, *, separately: bool) -> int:
+        """Store an order as its ``ranking_orders`` row and chunks of :attr:`order_chunk` items; returns
+        the row's id. ``separately``: each chunk in its own transaction that does not wait for the
+        disk (the row goes with the first), with a pause between them; else in the caller's."""
         size = int(self.order_chunk)
         chunks = [(start, min(start + size, len(ids))) for start in range(0, len(ids), size)]
-        with self._write(sync=False):  # the order's row goes with its first chunk
-            order_id = cast(int, self._db.execute(
-                "INSERT INTO ranking_orders (project_id, size, complete, created_at) VALUES (?, ?, ?, ?)",
-                [project_id, len(ids), int(not chunks), _now()]).lastrowid)
-            if chunks:
-                self._write_chunk(order_id, ids, scores, *chunks[0], last=len(chunks) == 1)
-        for n, (start, stop) in enumerate(chunks[1:], start=2):
-            with self._write(sync=False):
-                self._write_chunk(order_id, ids, scores, start, stop, last=n == len(chunks))
-        return StagedOrder(order_id, ids, scores)
+        order_id = None
+        for n, (start, stop) in enumerate(chunks or [(0, 0)], start=1):
+            if separately and n > 1:
+                self._let_others_write()
+            with self._write(sync=False) if separately else contextlib.nullcontext():
+                if order_id is None:
+                    order_id = cast(int, self._db.execute(
+                        "INSERT INTO ranking_orders (project_id, size, complete, created_at) VALUES (?, ?, 0, ?)",
+                        [project_id, len(ids), _now()]).lastrowid)
+                if stop > start:
+                    self._db.execute(
+                        "INSERT INTO ranking_chunks (order_id, start, stop, item_ids, scores) VALUES (?, ?, ?, ?, ?)",
+                        [order_id, start, stop, _id_bytes(ids[start:stop]),
+                         None if scores is None else scores[start:stop].tobytes()])
+                if n == max(len(chunks), 1):
+                    self._db.execute("UPDATE ranking_orders SET complete = 1 WHERE id = ?", [order_id])
+        if separately:
+            self._let_others_write()
+        return cast(int, order_id)
 
-    def _write_chunk(self, order_id: int, ids: np.ndarray, scores: np.ndarray | None, start: int, stop: int, *,
-                     last: bool) -> None:
-        """Items ``start:stop`` of an order, as one ``ranking_chunks`` row; the last one completes it."""
-        self._db.execute(
-            "INSERT INTO ranking_chunks (order_id, start, stop, item_ids, scores) VALUES (?, ?, ?, ?, ?)",
-            [order_id, start, stop, _id_bytes(ids[start:stop]),
-             None if scores is None else scores[start:stop].tobytes()])
-        if last:
-            self._db.execute("UPDATE ranking_orders SET complete = 1 WHERE id = ?", [order_id])
+    def _let_others_write(self) -> None:
+        """Pause :attr:`bulk_pause` between a re-rank's transactions (not inside an outer one, nor for an
+        in-memory store, which no other connection shares)."""
+        if self.path is not None and not self._db.conn.in_transaction:
+            time.sleep(self.bulk_pause)
 
     def _swap_ranking(self, project_id: int, staged: StagedOrder) -> int:
-        """Make a staged order the project's ranking and rank its head; inside the caller's write
-        transaction. Returns the new version. (An order another writer deleted meanwhile, see
-        :meth:`_drop_old_orders`, is written again first, inside this transaction.)"""
-        if not self._value("SELECT complete FROM ranking_orders WHERE id = ?", [staged.order_id]):
-            staged = self._stage_order(project_id, staged.item_ids, staged.scores)
+        """Make an order the project's ranking and rank its head; inside the caller's write
+        transaction. Returns the new version. An order not written ahead is written here, and the
+        project's old orders deleted with it; so is one that another writer deleted meanwhile (see
+        :meth:`_drop_old_orders`)."""
+        order_id = staged.order_id
+        if order_id is None or not self._value("SELECT complete FROM ranking_orders WHERE id = ?", [order_id]):
+            order_id = self._write_order(project_id, staged.item_ids, staged.scores, separately=False)
         self._db.execute(
             "UPDATE items SET rank = NULL, score = NULL WHERE project_id = ? AND role = 'pool' "
             "AND rank IS NOT NULL AND NOT EXISTS (SELECT 1 FROM labels AS l "
@@ -157,27 +185,39 @@ class RankingsArea(Connection):
         depth = self._rank_items(project_id, staged.item_ids, staged.scores, 0)
         self._db.execute(
             "INSERT OR REPLACE INTO rankings (project_id, version, size, queue_depth, created_at, order_id) "
-            "VALUES (?, ?, ?, ?, ?, ?)", [project_id, version, len(staged.item_ids), depth, _now(), staged.order_id])
+            "VALUES (?, ?, ?, ?, ?, ?)", [project_id, version, len(staged.item_ids), depth, _now(), order_id])
+        if not staged.bulk:
+            self._drop_old_orders(project_id, separately=False)
         return version
 
-    def _drop_old_orders(self, project_id: int) -> None:
-        """Delete the project's orders older than its current one, a chunk per transaction, except one
-        that another writer is still staging (an unfinished order goes once it is stale) and any that
-        became a ranking meanwhile; then make every write of the re-rank durable (:meth:`_flush`)."""
+    def _finish_ranking(self, project_id: int, staged: StagedOrder) -> None:
+        """After the swap's transaction has committed: a bulk re-rank deletes the old orders and makes
+        its writes durable (:meth:`_drop_old_orders`); a small one did both in that transaction."""
+        if staged.bulk:
+            self._drop_old_orders(project_id, separately=True)
+
+    def _drop_old_orders(self, project_id: int, *, separately: bool) -> None:
+        """Delete the project's orders older than its current one, except one that another writer is
+        still staging (an unfinished order goes once it is stale) and any that became a ranking
+        meanwhile. ``separately``: a chunk per transaction that does not wait for the disk, then every
+        write of the re-rank made durable (:meth:`_flush`); else in the caller's transaction."""
         stale = (datetime.now(UTC) - STALE_ORDER).isoformat(timespec="microseconds")
         old = [order for (order,) in self._tuples(
             "SELECT id FROM ranking_orders WHERE project_id = :p AND (complete = 1 OR created_at < :stale) "
             "AND id < (SELECT order_id FROM rankings WHERE project_id = :p)", {"p": project_id, "stale": stale})]
         unused = "NOT IN (SELECT order_id FROM rankings WHERE order_id IS NOT NULL)"
         for order in old:
-            for (start,) in self._tuples("SELECT start FROM ranking_chunks WHERE order_id = ?", [order]):
-                with self._write(sync=False):
-                    self._db.execute(
-                        f"DELETE FROM ranking_chunks WHERE order_id = ? AND start = ? AND order_id {unused}",
-                        [order, start])
-            with self._write(sync=False):
-                self._db.execute(f"DELETE FROM ranking_orders WHERE id = ? AND id {unused}", [order])
-        self._flush()
+            if separately:
+                for (start,) in self._tuples("SELECT start FROM ranking_chunks WHERE order_id = ?", [order]):
+                    self._let_others_write()
+                    with self._write(sync=False):
+                        self._db.execute(
+                            f"DELETE FROM ranking_chunks WHERE order_id = ? AND start = ? AND order_id {unused}",
+                            [order, start])
+            with self._write(sync=False) if separately else contextlib.nullcontext():
+                self._db.execute(f"DELETE FROM ranking_orders WHERE id = ? AND id {unused}", [order])  # + chunks
+        if separately:
+            self._flush()
 
     def ranking(self, project_id: int) -> dict | None:
         """The current ranking: ``{version, size, queue_depth, created_at, order_id, item_ids, scores}``
