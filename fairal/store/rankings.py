@@ -4,21 +4,23 @@ A strategy ranks every unlabeled pool item after each retrain. Writing every ite
 ``items`` took the write lock for as long as the pool is large (2.0 s for a 250,000-item pool), and
 every annotator's submit waited for it. So a ranking is stored as an *order*: a ``ranking_orders``
 row and its item ids and scores as arrays in ``ranking_chunks`` rows of :attr:`~RankingsArea.order_chunk`
-items. Storing one takes two steps:
+items, and only the first :attr:`~RankingsArea.queue_chunk` items, the part of the queue that leases
+can reach before the next re-rank, get an ``items.rank``.
 
-1. :meth:`RankingsArea._stage_order` writes the order, one chunk per short transaction. No reader
-   sees it yet: ``rankings`` still names the old order. (Writing a 250,000-item order in one
-   transaction held the write lock 25-50 ms, and an annotator's key press waited for it.)
-2. :meth:`RankingsArea._swap_ranking`, inside the caller's transaction, points ``rankings`` at the
-   staged order and writes ranks only for its first :attr:`~RankingsArea.queue_chunk` items: the
-   part of the queue that leases can reach before the next re-rank. Readers see the old ranking
-   or the new one, never a mix.
+- An order of up to :attr:`~RankingsArea.order_chunk` items is written, made current
+  (:meth:`RankingsArea._swap_ranking`) and its predecessor deleted in one transaction.
+- A larger one is written ahead (:meth:`RankingsArea._stage_order`), one chunk per short transaction
+  that does not wait for the disk, with a pause between them; no reader sees it until the swap
+  points ``rankings`` at it. The old order is then deleted a chunk at a time, and the log synced
+  and checkpointed outside the lock (:meth:`RankingsArea._finish_ranking`). Written as one
+  transaction, a 250,000-item order held the write lock 45-60 ms, and an annotator's key press
+  waited for it; now no transaction of it holds the lock more than a few ms.
 
-Old orders are deleted afterwards in their own transaction (:meth:`RankingsArea._drop_old_orders`),
-and so are orders that a writer staged and never swapped in (it stopped, or another writer's
-ranking went in first). When the annotators get past the ranked head (many skips, or a long wait
-for the next re-rank), :meth:`RankingsArea.extend_queue` ranks the next chunk from the stored order,
-inside the lease's own transaction (see :mod:`fairal.store.leases`).
+Readers see the old ranking or the new one, never a mix. An order staged and never swapped in (its
+writer stopped, or another writer's ranking went in first) is deleted once stale. When the
+annotators get past the ranked head (many skips, or a long wait for the next re-rank),
+:meth:`RankingsArea.extend_queue` ranks the next chunk from the stored order, inside the lease's own
+transaction (see :mod:`fairal.store.leases`).
 """
 
 from __future__ import annotations
