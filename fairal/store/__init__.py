@@ -95,13 +95,8 @@ class Store(AccountsArea, LabelingArea, LeasesArea, CrowdArea, CurvesArea, Conne
         returns), the trainer's per-label scores when there are any (:meth:`set_item_scores`) and the
         pool's new ranking when given, as ``(item_ids, scores)`` (:meth:`set_ranking`: checked and
         written in chunks before, made current inside, the transaction)."""
-        staged = None if ranking is None else self._stage_order(project_id, *self.check_ranking(project_id, *ranking))
-        with self._write(sync=staged is None or not staged.bulk):
+        with self._ranking_write(project_id, ranking):
             recorded = self.record_evaluation(project_id, **evaluation)
             if item_scores:
                 self.set_item_scores(project_id, evaluation["trainer"], recorded["model_version_id"], item_scores)
-            if staged is not None:
-                self._swap_ranking(project_id, staged)
-        if staged is not None:
-            self._finish_ranking(project_id, staged)
         return recorded

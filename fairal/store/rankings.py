@@ -12,7 +12,7 @@ can reach before the next re-rank, get an ``items.rank``.
 - A larger one is written ahead (:meth:`RankingsArea._stage_order`), one chunk per short transaction
   that does not wait for the disk, with a pause between them; no reader sees it until the swap
   points ``rankings`` at it. The old order is then deleted a chunk at a time, and the log synced
-  and checkpointed outside the lock (:meth:`RankingsArea._finish_ranking`). Written as one
+  and checkpointed outside the lock (:meth:`RankingsArea._ranking_write`). Written as one
   transaction, a 250,000-item order held the write lock 45-60 ms, and an annotator's key press
   waited for it; now no transaction of it holds the lock more than a few ms.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -79,11 +80,25 @@ class RankingsArea(Connection):
         a pool item of the project raises NotFoundError and changes nothing (:meth:`check_ranking`,
         before the write lock is taken).
         """
-        staged = self._stage_order(project_id, *self.check_ranking(project_id, item_ids, scores))
-        with self._write(sync=not staged.bulk):
-            version = self._swap_ranking(project_id, staged)
-        self._finish_ranking(project_id, staged)
-        return version
+        with self._ranking_write(project_id, (item_ids, scores)) as swapped:
+            pass
+        return swapped["version"]
+
+    @contextlib.contextmanager
+    def _ranking_write(self, project_id: int, ranking: tuple | None) -> Iterator[dict]:
+        """A write transaction that ends by making ``ranking`` (``(item_ids, scores)``, or None for
+        none) the project's ranking; what the caller writes inside commits with it. The ranking is
+        checked, and a large order written ahead in chunks, before the transaction; afterwards a
+        bulk re-rank's old order is deleted and its writes made durable. Yields a dict that holds the
+        new ranking's ``version`` once the transaction has committed."""
+        staged = None if ranking is None else self._stage_order(project_id, *self.check_ranking(project_id, *ranking))
+        swapped: dict = {}
+        with self._write(sync=staged is None or not staged.bulk):
+            yield swapped
+            if staged is not None:
+                swapped["version"] = self._swap_ranking(project_id, staged)
+        if staged is not None and staged.bulk:
+            self._drop_old_orders(project_id, separately=True)
 
     def __init__(self, *args, **kwargs) -> None:
         #: Each project's pool item ids (sorted), read once per connection: a project's items never
@@ -191,12 +206,6 @@ class RankingsArea(Connection):
         if not staged.bulk:
             self._drop_old_orders(project_id, separately=False)
         return version
-
-    def _finish_ranking(self, project_id: int, staged: StagedOrder) -> None:
-        """After the swap's transaction has committed: a bulk re-rank deletes the old orders and makes
-        its writes durable (:meth:`_drop_old_orders`); a small one did both in that transaction."""
-        if staged.bulk:
-            self._drop_old_orders(project_id, separately=True)
 
     def _drop_old_orders(self, project_id: int, *, separately: bool) -> None:
         """Delete the project's orders older than its current one, except one that another writer is
