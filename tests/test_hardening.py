@@ -63,7 +63,7 @@ def test_a_sigkilled_workers_claim_is_taken_over_at_once(db):
     """A worker SIGKILLed mid-fit leaves its claim (fresh heartbeat); the next worker trains at once
     instead of waiting STALE_CLAIM_SECONDS (120 s): the claim's process is gone."""
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     assert holder.stdout.readline().strip() == "claimed"
     owner = f"{socket.gethostname()}:{holder.pid}"
     assert not process_gone(owner)

@@ -46,7 +46,7 @@ def test_meta_training_records_history_and_keeps_a_checked_policy(compas_policy)
 
 def test_policy_file_round_trip(compas_policy):
     compas, _, result, path = compas_policy
-    trained = load_trained_policy(path)
+    trained = load_trained_policy(path, device="cpu")
     assert trained.group_names == list(compas.group_names)
     x = torch.randn(50, result.policy.config["n_features"])
     torch.testing.assert_close(trained.policy(x), result.policy.cpu()(x))

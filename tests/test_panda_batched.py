@@ -39,18 +39,28 @@ def _synthetic(n=900, k=6, seed=7):
     return X, y, g
 
 
-def test_one_task_per_step_gives_the_numbers_of_the_unbatched_code():
-    """meta_batch=1 reproduces what the one-task meta_train of commit ed58989 recorded."""
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_one_task_per_step_gives_the_numbers_of_the_unbatched_code(device, monkeypatch):
+    """meta_batch=1 reproduces what the one-task meta_train of commit ed58989 recorded (on the CPU).
+
+    On CUDA the same steps round otherwise: an H200 moved the sum of one bias (terms that nearly cancel)
+    by 1.1e-4 of itself, so there the check is to 1e-3."""
     reference = json.loads((DATA / "panda_meta_train_m1_reference.json").read_text())
     X, y, g = _synthetic()
+    monkeypatch.setenv("FAIRAL_DEVICE", device)
     torch.set_num_threads(1)
     result = meta_train(X, y, g, 2, config=replace(SMALL, meta_batch=1))
+    tolerance = {"rel": 1e-4, "abs": 1e-5} if device == "cpu" else {"rel": 1e-3, "abs": 1e-4}
     for column, expected in reference["history"].items():
         got = result.history[column].to_numpy(dtype=float)
-        np.testing.assert_allclose(got, np.asarray(expected, dtype=float), rtol=1e-4, atol=1e-5, err_msg=column)
+        np.testing.assert_allclose(got, np.asarray(expected, dtype=float), rtol=tolerance["rel"],
+                                   atol=tolerance["abs"], err_msg=column)
     state = {k: float(v.double().sum()) for k, v in result.policy.state_dict().items()}
     for name, expected in reference["state_sums"].items():
-        assert state[name] == pytest.approx(expected, rel=1e-4, abs=1e-5), name
+        assert state[name] == pytest.approx(expected, **tolerance), name
 
 
 @pytest.mark.parametrize("learner", ["head", "erm"])

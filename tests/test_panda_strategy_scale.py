@@ -61,7 +61,8 @@ def test_auto_keeps_full_attention_up_to_the_threshold_and_uses_blocks_above(adu
     assert (small.scheme, small.block_size) == ("full", None)
     trained_pool = strategy.trained_policy().metadata["config"]["pool_size"]
     assert (large.scheme, large.block_size) == ("blocks", trained_pool)
-    assert "random blocks of 2,000 items" in large.describe() and "float32 on cpu" in large.describe()
+    number_format = "bfloat16 on cuda" if torch.cuda.is_available() else "float32 on cpu"
+    assert "random blocks of 2,000 items" in large.describe() and number_format in large.describe()
     assert PandaSampling(context="full").encoder(10**6).scheme == "full"
     assert PandaSampling(context="blocks", block_size=500).encoder(11_306).block_size == 500
     isab = PandaSampling(policy_path=ISAB)

@@ -103,7 +103,7 @@ def test_inline_retraining_and_the_worker_take_the_same_step(db, tmp_path):
 
 
 def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0", "--poll", "0.1"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -127,7 +127,9 @@ def test_model_survives_save_and_reload(name, fitted, compas):
         return
     restored = FittedModel.from_bytes(model.to_bytes(), device="cpu")
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
-    np.testing.assert_allclose(restored.predict_proba(X), model.predict_proba(X), rtol=0, atol=1e-12)
+    # same weights, same float32 arithmetic: bit-equal on the CPU; a model fitted on CUDA rounds otherwise
+    atol = 1e-12 if getattr(model, "device", torch.device("cpu")).type == "cpu" else 1e-6
+    np.testing.assert_allclose(restored.predict_proba(X), model.predict_proba(X), rtol=0, atol=atol)
     assert restored.architecture == model.architecture
     assert all(getattr(restored.details, f.name) is None for f in fields(FitDetails))  # details are not saved
 
