@@ -242,12 +242,12 @@ class PandaSampling(ScoreBasedStrategy):
             raise PolicyMismatchError(
                 f"the PANDA policy reads {rep.n_features} input features (or {rep.dim} represented ones), "
                 f"got {X_items.shape[1]}; {TRAIN_POLICY_HINT}")
-        unknown = sorted(set(np.unique(np.asarray(groups).astype(str))) - set(names))
+        values, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        unknown = sorted(set(values) - set(names))
         if unknown:
             raise PolicyMismatchError(
                 f"the PANDA policy was trained for groups {names} ({trained.metadata.get('dataset')}, "
                 f"{trained.metadata.get('sensitive')}); these items have {unknown}")
-        values, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
         codes = np.array([names.index(v) for v in values], dtype=np.int64)[codes.reshape(-1)]
         logits = self._logits(trained.policy, policy_inputs(features, codes, len(names)))
         generator = torch.Generator().manual_seed(int(self.random_state or 0))
