@@ -30,7 +30,7 @@ a frame indexed by ``item_id`` with ``label``, ``n_answers``, ``posterior``
   its features put it near the boundary (a GLAD-style clarity predicted
   from the features), by how much learned from the quiz items' known
   labels. On a crowd calibrated to FR-Train's Table 6 it beats the vote by
-  0.04-0.08 where Raykar's model does not
+  0.036 (COMPAS) and 0.077 (Adult) where Raykar's model does not
   (``benchmarks/results/crowd_aggregation.md``).
 
 crowd-kit is imported only when one of its models runs (about a second,
