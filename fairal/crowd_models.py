@@ -172,11 +172,6 @@ def _fold_of(n: int, folds: int) -> np.ndarray:
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def _soft_rows(X: np.ndarray, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Soft labels as weighted rows: each row once as 1 (weight p) and once as 0 (weight 1 - p)."""
-    return np.vstack([X, X]), np.r_[np.ones(len(X)), np.zeros(len(X))], np.r_[posterior, 1 - posterior]
-
-
 def _cross_entropy(target: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return float(-np.mean(target * np.log(p) + (1 - target) * np.log1p(-p)))
@@ -191,8 +186,9 @@ def _fit_classifier(classifier: Any, X: np.ndarray, posterior: np.ndarray, fold:
     ``classifier`` is left fitted on all rows.
     """
     def fit(rows: np.ndarray) -> Any:
-        features, labels, weights = _soft_rows(X[rows], posterior[rows])
-        return classifier.fit(features, labels, sample_weight=weights)
+        weights = np.r_[posterior[rows], 1 - posterior[rows]]
+        ones, zeros = np.ones(len(rows)), np.zeros(len(rows))
+        return classifier.fit(np.vstack([X[rows], X[rows]]), np.r_[ones, zeros], sample_weight=weights)
 
     if fold is None:
         return fit(np.arange(len(X))).predict_proba(X)[:, 1]
