@@ -384,6 +384,22 @@ def _difficulty_em(data: _CrowdArrays, posterior: np.ndarray, log_odds: np.ndarr
     return posterior, clarity, delta, confusion, done
 
 
+def _prior_classifier(X: np.ndarray, target: np.ndarray, fold: np.ndarray | None,
+                      C: float | str) -> tuple[Any, np.ndarray]:
+    """The logistic regression p(x) fitted on all rows, and its cross-fitted prior (clipped off 0 and 1).
+
+    ``C="auto"``: the C of :data:`C_GRID` whose cross-fitted prior best predicts ``target`` (cross-entropy).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = {}  # C -> (classifier fitted on all rows, cross-fitted prior)
+    for c in C_GRID if C == "auto" else (float(C),):
+        classifier = LogisticRegression(C=c, max_iter=500)
+        fitted[c] = classifier, _fit_classifier(classifier, X, target, fold)
+    classifier, prior = fitted[min(fitted, key=lambda c: _cross_entropy(target, fitted[c][1]))]
+    return classifier, np.clip(prior, 1e-6, 1 - 1e-6)
+
+
 def fit_difficulty_learning_from_crowds(
         answers: pd.DataFrame, features: pd.DataFrame | Mapping[Any, Any], *, scale: str,
         gold: Mapping[Any, int] | pd.Series | None = None, max_answers: int | None = None, n_iter: int = 50,
@@ -423,19 +439,12 @@ def fit_difficulty_learning_from_crowds(
     (p(x)) and ``clarity`` (beta_i) and whose ``difficulty`` holds delta
     (NaN when not fitted) and the number of quiz items used.
     """
-    from sklearn.linear_model import LogisticRegression
-
     data = _CrowdArrays.build(answers, features, scale, max_answers)
     gold_at, gold_y = _gold_positions(gold, data.items)
     target = data.vote_share()
     target[gold_at] = gold_y
     fold = _fold_of(len(data.items), folds) if folds > 1 and len(data.items) >= 2 * folds else None
-    fitted = {}  # C -> (classifier fitted on all rows, cross-fitted prior)
-    for c in C_GRID if C == "auto" else (float(C),):
-        classifier = LogisticRegression(C=c, max_iter=500)
-        fitted[c] = classifier, _fit_classifier(classifier, data.X, target, fold)
-    C = min(fitted, key=lambda c: _cross_entropy(target, fitted[c][1]))
-    classifier, prior = fitted[C][0], np.clip(fitted[C][1], 1e-6, 1 - 1e-6)
+    classifier, prior = _prior_classifier(data.X, target, fold, C)
     log_odds = _logit(prior)
     gold_known = (gold_at, gold_y) if len(gold_at) >= MIN_GOLD and 0 < gold_y.sum() < len(gold_y) else None
     posterior, clarity, delta, confusion, done = _difficulty_em(data, target, log_odds, gold_known, smoothing=smoothing,
@@ -447,7 +456,8 @@ def fit_difficulty_learning_from_crowds(
         labels[name] = pd.Series(column, index=data.items).reindex(labels.index).to_numpy()
     return CrowdModel(labels=labels, workers=data.worker_frame(confusion), classifier=classifier, n_iter=done,
                       difficulty={"delta_0": float(delta[0]), "delta_1": float(delta[1]),
-                                  "prior_scale": float(np.exp(delta[2])), "n_gold": len(gold_at), "C": C})
+                                  "prior_scale": float(np.exp(delta[2])), "n_gold": len(gold_at),
+                                  "C": float(classifier.C)})
 
 
 def difficulty_learning_from_crowds(answers: pd.DataFrame, *, features: pd.DataFrame | Mapping[Any, Any],
