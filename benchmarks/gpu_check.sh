@@ -15,13 +15,7 @@
 # 4. the large-pool quality check with the CUDA encoder (3 seeds);
 # 5. the robust trainers' fit time at default vs device-sized batches on CUDA (1 seed, 450 labels).
 # Reports land in $OUT (default ./gpu-out).
-export PYTHONPATH=. PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
-exec > >(tee -a "$OUT/gpu_log.txt") 2>&1
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=.:/tmp/site
-fi
+. benchmarks/device_env.sh gpu_log.txt
 step() { local limit=$1; shift; echo "=== $(date -u +%T) [$limit s] $*"; local t0=$SECONDS
   timeout "$limit" "$@"; echo "=== rc=$? after $((SECONDS - t0)) s"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv

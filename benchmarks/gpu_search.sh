@@ -11,14 +11,8 @@
 # The study stays in /tmp on the device (a trial's policy file per trial); its summary, the best trial's settings
 # and history, and the study database come back in $OUT. `python -m fairal tune-policy --study study.db` here
 # resumes or re-reads it.
-export PYTHONPATH=. PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 TRIALS=${TRIALS:-4} ITERATIONS=${ITERATIONS:-300} M=${M:-64} LIMIT=${LIMIT:-420}
-exec > >(tee -a "$OUT/gpu_search_log.txt") 2>&1
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=.:/tmp/site
-fi
+. benchmarks/device_env.sh gpu_search_log.txt
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null
 study=/tmp/gpu_search; mkdir -p "$study"
 start=$SECONDS

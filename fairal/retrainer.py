@@ -38,7 +38,7 @@ from fairal.store import Store
 from fairal.text import escape
 from fairal.trainers import USES_VALIDATION
 
-__all__ = ["Retrainer", "ensure_worker", "worker_running", "stop_worker", "lock_path", "process_gone"]
+__all__ = ["Retrainer", "child_env", "ensure_worker", "worker_running", "stop_worker", "lock_path", "process_gone"]
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +265,13 @@ def stop_worker(db_path: str | os.PathLike, *, timeout: float = 15.0) -> bool:
     return True
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a child Python process that imports this fairal: this checkout's root first on
+    PYTHONPATH, then whatever the parent had (packages it can import stay importable)."""
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
 def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | None = None,
                   timeout: float = 20.0) -> bool:
     """Start ``python -m fairal worker --db DB`` in its own session unless one runs; True if started.
@@ -281,7 +288,7 @@ def ensure_worker(db_path: str | os.PathLike, *, log_path: str | os.PathLike | N
     db_path.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     with open(log, "ab") as out:
         child = subprocess.Popen([sys.executable, "-m", "fairal", "worker", "--db", str(db_path)], stdout=out,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

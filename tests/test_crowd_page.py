@@ -51,7 +51,7 @@ def test_a_column_mapping_imports_frtrain_style_files(db):  # noqa: F811
 
 def test_learning_from_crowds_with_item_difficulty_builds_the_validation_set_from_the_page(db):  # noqa: F811
     """The feature-aware model that also reads the quiz items is one choice of the Method box like the others;
-    without enough quiz items it counts each item's answers as one (and says nothing breaks)."""
+    without enough quiz items it counts each item's answers as one, and nothing breaks."""
     at = open_project_page(signed_in(), "crowd", "German", "crowd_project", db)
     at.file_uploader(key="crowd_upload").set_value(("crowd.csv", crowd_csv(db), "text/csv")).run()
     at.button(key="crowd_import").click().run()

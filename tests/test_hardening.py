@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,11 +19,9 @@ from fairal.cli import main
 from fairal.errors import AuthError, ProjectError
 from fairal.labeling import LabelingSession
 from fairal.projects import ProjectSettings, create_project, update_project_settings
-from fairal.retrainer import STALE_CLAIM_SECONDS, Retrainer, process_gone
+from fairal.retrainer import STALE_CLAIM_SECONDS, Retrainer, child_env, process_gone
 from fairal.store import Store
 from fairal.text import check_name, escape
-
-ROOT = Path(__file__).resolve().parents[1]
 
 HOSTILE = ["evil\u202eredaeh", "bell\x07", "esc\x1b[31mred", "two\nlines", "tab\tname", "zero\u200bwidth",
            "isolate\u2067x", "nul\x00", "line\u2028sep"]
@@ -63,7 +60,7 @@ def test_a_sigkilled_workers_claim_is_taken_over_at_once(db):
     """A worker SIGKILLed mid-fit leaves its claim (fresh heartbeat); the next worker trains at once
     instead of waiting STALE_CLAIM_SECONDS (120 s): the claim's process is gone."""
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+                              env=child_env())
     assert holder.stdout.readline().strip() == "claimed"
     owner = f"{socket.gethostname()}:{holder.pid}"
     assert not process_gone(owner)

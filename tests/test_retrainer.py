@@ -1,6 +1,5 @@
 """The background worker: retrains what labels made stale, once, under a claim; survives SIGKILL."""
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,10 +11,8 @@ import pytest
 
 from fairal.labeling import LabelingSession
 from fairal.projects import ProjectSettings, create_project, open_project
-from fairal.retrainer import Retrainer, stop_worker, worker_running
+from fairal.retrainer import Retrainer, child_env, stop_worker, worker_running
 from fairal.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -103,7 +100,7 @@ def test_inline_retraining_and_the_worker_take_the_same_step(db, tmp_path):
 
 
 def test_sigkilled_worker_loses_no_label_and_a_new_one_resumes(db):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = child_env()
     command = [sys.executable, "-m", "fairal", "worker", "--db", str(db), "--debounce", "0", "--poll", "0.1"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
